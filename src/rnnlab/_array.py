@@ -1,0 +1,51 @@
+"""Array allocation helpers.
+
+Every layer allocates through these few functions, passing its array module ``xp``
+(NumPy today). A GPU backend (CuPy) can later be chosen per model by handing a layer
+a different ``xp``; nothing is switched at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+ArrayModule = Any  # numpy, or an API-compatible module such as cupy
+Array = np.ndarray
+
+
+def zeros(shape: tuple[int, ...], dtype: Any, xp: ArrayModule = np) -> Array:
+    return xp.zeros(shape, dtype=dtype)
+
+
+def empty(shape: tuple[int, ...], dtype: Any, xp: ArrayModule = np) -> Array:
+    return xp.empty(shape, dtype=dtype)
+
+
+def uniform(
+    rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: Any,
+    xp: ArrayModule = np,
+) -> Array:
+    """U(-bound, bound) samples drawn from ``rng`` (always on the host), then moved to ``xp``."""
+    return xp.asarray(rng.uniform(-bound, bound, size=shape).astype(dtype))
+
+
+def check_float_dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_array(name: str, x: Any, dtype: np.dtype, ndim: int) -> None:
+    """Raise a ValueError naming ``name`` unless ``x`` is an array of ``ndim`` dims, ``dtype``."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise ValueError(f"{name} must be an array, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if x.dtype != dtype:
+        raise ValueError(
+            f"{name} has dtype {x.dtype} but the layer is {dtype}: "
+            f"cast it with .astype(numpy.{dtype}) or build the layer with dtype=numpy.{x.dtype}"
+        )

@@ -1,0 +1,75 @@
+"""State plumbing for the recurrent layers: per-layer split, lengths mask, gradient streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnlab._array import Array, check_array, zeros
+
+
+def split_state(
+    layer: Any, state: Any, N: int, what: str = "state"
+) -> list[tuple[Array, ...]]:
+    """Per layer: (h,) or (h, c), each (N, H); None -> zeros."""
+    L, H = layer.num_layers, layer.hidden_size
+    parts = ("h", "c") if layer.has_cell else ("h",)
+    if state is None:
+        z = zeros((N, H), layer.dtype, layer.xp)
+        return [tuple(z for _ in parts)] * L
+    if layer.has_cell:
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError(f"{what} must be a pair (h, c) for {type(layer).__name__}")
+        arrays = tuple(state)
+    else:
+        arrays = (state,)
+    for name, s in zip(parts, arrays, strict=True):
+        label = f"{what} {name}" if layer.has_cell else what
+        check_array(label, s, layer.dtype, 3)
+        if s.shape != (L, N, H):
+            raise ValueError(f"{label} must have shape (num_layers, N, H) = {(L, N, H)}, "
+                             f"got {tuple(s.shape)}")
+    return [tuple(s[k] for s in arrays) for k in range(L)]
+
+def join_state(layer: Any, per_layer: list[tuple[Array, ...]]) -> Any:
+    stacked = tuple(layer.xp.stack([s[i] for s in per_layer]) for i in range(len(per_layer[0])))
+    return stacked if layer.has_cell else stacked[0]
+
+
+def length_mask(lengths: Any, T: int, N: int, xp: Any = np) -> Array | None:
+    """(T, N, 1) booleans: step t of sequence n is real (t < lengths[n])."""
+    if lengths is None:
+        return None
+    lengths = np.asarray(lengths)
+    if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be {N} integers (one per sequence), got "
+                         f"shape {lengths.shape} dtype {lengths.dtype}")
+    if lengths.min() < 0 or lengths.max() > T:
+        raise ValueError(f"lengths must lie in [0, T={T}], got min {lengths.min()} "
+                         f"max {lengths.max()}")
+    return xp.asarray(np.arange(T)[:, None, None] < lengths[None, :, None])
+
+def masked_output(h: Array, mask: Array | None) -> Array:
+    return h.copy() if mask is None else h * mask
+
+
+def add_output_grad(dstate: tuple[Array, ...], dh: Array, dc: Array | None) -> tuple[Array, ...]:
+    """The gradient reaching h_t (and c_t) from the outputs, added to the one from t+1."""
+    if len(dstate) == 1:
+        return (dstate[0] + dh,)
+    return (dstate[0] + dh, dstate[1] if dc is None else dstate[1] + dc)
+
+
+def by_age(g: Array, A: int) -> Array:
+    """(T, N, H) -> (T, A, N, H) with everything at age 0 (a stream just born)."""
+    out = np.zeros((g.shape[0], A, *g.shape[1:]), dtype=g.dtype)
+    out[:, 0] = g
+    return out
+
+
+def age(s: Array) -> Array:
+    """Streams one step older: age a -> a + 1; the oldest has gone its k steps and is dropped."""
+    out = np.zeros_like(s)
+    out[1:] = s[:-1]
+    return out

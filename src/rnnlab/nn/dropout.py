@@ -1,0 +1,103 @@
+"""Inverted dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from rnnlab._array import Array, check_array, check_float_dtype
+from rnnlab.nn.module import Module
+
+
+def dropout_mask(
+    rng: np.random.Generator, p: float, shape: tuple[int, ...], dtype: DTypeLike, xp: object = np
+) -> Array:
+    """Inverted-dropout mask of ``shape``: 0 with probability p, else 1/(1-p)."""
+    dt = check_float_dtype(dtype)
+    u = rng.random(shape, dtype=dt)  # drawn on the host: same seed, same mask anywhere
+    mask = (u >= p).astype(dt)  # keep with probability 1 - p
+    mask *= dt.type(1.0 / (1.0 - p))
+    return xp.asarray(mask)  # type: ignore[attr-defined]
+
+
+class Dropout(Module):
+    """Inverted dropout: zero each unit with probability ``p``, scale the rest by ``1/(1-p)``.
+
+    Shapes (any ``x``; the mask may broadcast over leading axes, e.g. one (N, D) mask
+    shared by every time step of a (T, N, D) input)::
+
+        m_i = k_i / (1 - p),  k_i ~ Bernoulli(1 - p)      m : broadcastable to x.shape
+        y   = x * m                                       y : x.shape
+        dx  = dy * m                                      dx: x.shape
+
+    Scaling at training time keeps ``E[y] = x``, so evaluation needs no rescaling: in eval
+    mode (``self.training`` False) and when ``p == 0`` the layer is the identity.
+
+    ``forward(x, mask=m)`` uses a given mask (already scaled, as from :meth:`sample_mask`),
+    which fixes the randomness for tests and gradient checks; without one a fresh mask is
+    drawn from ``rng`` in the input's dtype.
+
+    ``dtype=None`` accepts float32 or float64 inputs; a dtype given requires it.
+    """
+
+    def __init__(
+        self, p: float = 0.5, *, dtype: DTypeLike | None = None, rng: np.random.Generator
+    ) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must satisfy 0 <= p < 1, got {p!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        self.xp = np
+        self.dtype = None if dtype is None else check_float_dtype(dtype)
+        self.p = float(p)
+        self.rng = rng
+        self._mask: Array | None = None
+        self._x_shape: tuple[int, ...] | None = None
+
+    def sample_mask(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> Array:
+        """A fresh scaled mask (values 0 or 1/(1-p)) of ``shape``, drawn from ``self.rng``."""
+        return dropout_mask(self.rng, self.p, shape, dtype, self.xp)
+
+    def forward(self, x: Array, mask: Array | None = None) -> Array:
+        if self.dtype is not None:
+            check_array("x", x, self.dtype, getattr(x, "ndim", -1))
+        elif not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise ValueError(f"x must be an array, got {type(x).__name__}")
+        elif x.dtype not in (np.float32, np.float64):
+            raise ValueError(f"x must be a float32 or float64 array, got dtype {x.dtype}")
+        self._x_shape = tuple(x.shape)
+        if not self.training:
+            self._mask = None
+            return x
+        if mask is None:
+            if self.p == 0.0:
+                self._mask = None
+                return x
+            mask = self.sample_mask(x.shape, x.dtype)
+        else:
+            check_array("mask", mask, x.dtype, getattr(mask, "ndim", -1))
+            try:
+                fits = np.broadcast_shapes(mask.shape, x.shape) == tuple(x.shape)
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"mask of shape {tuple(mask.shape)} does not broadcast to x's shape "
+                    f"{tuple(x.shape)}"
+                )
+        self._mask = mask
+        return x * mask  # (...) same shape as x
+
+    def backward(self, dy: Array) -> Array:
+        if self._x_shape is None:
+            raise RuntimeError("Dropout.backward called before forward")
+        if getattr(dy, "shape", None) is None or tuple(dy.shape) != self._x_shape:
+            raise ValueError(
+                f"dy must have the output's shape {self._x_shape}, got {getattr(dy, 'shape', dy)}"
+            )
+        if self._mask is None:
+            return dy
+        return dy * self._mask  # (...) same shape as x
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"

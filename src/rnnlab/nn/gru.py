@@ -1,0 +1,86 @@
+"""Gated recurrent unit in PyTorch's formulation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab._array import Array
+from rnnlab.nn.lstm import sigmoid_
+from rnnlab.nn.recurrent import Recurrent
+
+
+class GRU(Recurrent):
+    """Stacked GRU, PyTorch's ``nn.GRU`` with gate order r, z, n.
+
+    For each layer, with x_t (N, D) the layer's input and h_t (N, H) its state::
+
+        [gx_r gx_z gx_n] = x_t W_ih^T + b_ih          (N, 3H), all steps in one matmul
+        [gh_r gh_z gh_n] = h_{t-1} W_hh^T + b_hh      (N, 3H)
+        r = sigma(gx_r + gh_r)                        reset gate
+        z = sigma(gx_z + gh_z)                        update gate
+        n = tanh(gx_n + r * gh_n)                     the reset gate scales W_hn h + b_hn
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    Backward, in reverse (dh_t: everything reaching h_t)::
+
+        dn = dh_t * (1 - z)      dz = dh_t * (h_{t-1} - n)      dh_{t-1} = dh_t * z
+        dgx_n = dn * (1 - n^2)   dr = dgx_n * gh_n               dgh_n = dgx_n * r
+        dgx_r = dgh_r = dr * r * (1 - r)    dgx_z = dgh_z = dz * z * (1 - z)
+        dh_{t-1} += dgh W_hh
+        dW_ih = sum_t dgx^T x_t,  dW_hh = sum_t dgh^T h_{t-1},  db_ih = sum dgx,  db_hh = sum dgh
+
+    Parameters per layer k: weight_ih_lk (3H, D), weight_hh_lk (3H, H), bias_ih_lk (3H,),
+    bias_hh_lk (3H,). State: h of shape (num_layers, N, H).
+    """
+
+    gates = 3
+    separate_hidden_grad = True
+    step_buffers = ("gh_n",)
+
+    def _input_bias(self, k: int) -> Array | None:
+        # only b_ih: b_hh must stay inside the step, where r multiplies b_hn
+        return self.weights[k]["bias_ih"].value if self.bias else None
+
+    def _step_forward(self, k: int, t: int) -> None:
+        b, p, H = self._buffers[k], self.weights[k], self.hidden_size
+        h_prev = b["h"][t]  # (N, H)
+        a = b["gates"][t]  # (N, 3H) holds gx; becomes [r z n] in place
+        gh = h_prev @ p["weight_hh"].value.T  # (N, 3H)
+        if self.bias:
+            gh += p["bias_hh"].value
+        rz = a[:, :2 * H]
+        rz += gh[:, :2 * H]
+        sigmoid_(rz)
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        gh_n = b["gh_n"][t]
+        gh_n[...] = gh[:, 2 * H:]
+        n += r * gh_n
+        np.tanh(n, out=n)
+        h = b["h"][t + 1]
+        np.subtract(h_prev, n, out=h)  # h = n + z * (h_prev - n)
+        h *= z
+        h += n
+
+    def _step_backward(
+        self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
+    ) -> tuple[Array, ...]:
+        (dh,), held = self._hold(t, dstate)
+        b, p, H = self._buffers[k], self.weights[k], self.hidden_size
+        a, h_prev, gh_n = b["gates"][t], b["h"][t], b["gh_n"][t]
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        dr, dz, dn = dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:]
+        # h = (1 - z) * n + z * h_prev
+        dh_prev = dh * z
+        np.multiply(dh, 1 - z, out=dn)
+        np.multiply(dh, h_prev - n, out=dz)
+        dz *= z * (1 - z)  # through z's sigmoid
+        # n = tanh(gx_n + r * gh_n)
+        dn *= 1 - n * n
+        np.multiply(dn, gh_n, out=dr)
+        dr *= r * (1 - r)  # through r's sigmoid
+        np.multiply(dn, r, out=dGh_t[..., 2 * H:])
+        dGh_t[..., :2 * H] = dG_t[..., :2 * H]  # r and z read gh directly
+        dh_prev += dGh_t @ p["weight_hh"].value  # (..., N, H)
+        if held:
+            dh_prev += held[0]
+        return (dh_prev,)

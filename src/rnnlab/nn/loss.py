@@ -1,0 +1,132 @@
+"""Fused softmax and cross-entropy loss."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from rnnlab._array import Array, check_array, check_float_dtype, empty
+from rnnlab.nn.module import Module
+
+
+class SoftmaxCrossEntropy(Module):
+    """Mean cross-entropy of ``softmax(logits)`` against integer targets, fused.
+
+    Shapes, with ``M`` the number of positions (e.g. ``T * N``) and ``C`` classes::
+
+        z : (..., C) logits       t : (...) ints in [0, C)       mask : (...) bool
+        c_i = [t_i != ignore_index] and mask_i                   counted positions
+        K   = sum_i c_i                                          count
+        p_i = softmax(z_i) = exp(z_i - max z_i) / sum_j exp(z_ij - max z_i)     : (M, C)
+        L   = (1/K) sum_i c_i (log sum_j exp(z_ij - max z_i) - (z_it - max z_i))  : scalar
+
+    Backward (the softmax Jacobian and the log cancel, hence the fusion)::
+
+        dz_i = dL * c_i (p_i - onehot(t_i)) / K                                  : (..., C)
+
+    Subtracting the row maximum makes every exponent <= 0, so nothing overflows. With no
+    counted position the loss is 0.0 and the gradient is zero (not NaN).
+
+    The probabilities are computed in place in one (M, C) buffer, and ``backward`` turns
+    that same buffer into ``dz``: at a vocabulary of 10000 each (M, C) temporary is large.
+    So ``backward`` can run once per ``forward``.
+
+    After each forward, ``last_loss_sum`` (float64 sum over counted positions) and
+    ``last_count`` (K) let evaluation code form exact per-token means over many batches.
+    ``dtype=None`` accepts float32 or float64 logits; a dtype given requires it.
+    """
+
+    def __init__(
+        self, *, ignore_index: int | None = None, dtype: DTypeLike | None = None
+    ) -> None:
+        if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+            raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+        self.xp = np
+        self.dtype = None if dtype is None else check_float_dtype(dtype)
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self.last_loss_sum = 0.0
+        self.last_count = 0
+        self._cache: tuple[Array, Array, Array, Array | None, tuple[int, ...]] | None = None
+
+    def _check_inputs(self, logits: Array, targets: Array, mask: Array | None) -> None:
+        if not hasattr(logits, "shape") or not hasattr(logits, "dtype"):
+            raise ValueError(f"logits must be an array, got {type(logits).__name__}")
+        if self.dtype is not None:
+            check_array("logits", logits, self.dtype, logits.ndim)
+        elif logits.dtype not in (np.float32, np.float64):
+            raise ValueError(f"logits must be float32 or float64, got dtype {logits.dtype}")
+        if logits.ndim < 1 or logits.shape[-1] < 1:
+            raise ValueError(f"logits must have shape (..., C) with C >= 1, got {logits.shape}")
+        if not hasattr(targets, "shape") or not hasattr(targets, "dtype"):
+            raise ValueError(f"targets must be an integer array, got {type(targets).__name__}")
+        if not np.issubdtype(targets.dtype, np.integer):
+            raise ValueError(f"targets must be an integer array, got dtype {targets.dtype}")
+        if tuple(targets.shape) != tuple(logits.shape[:-1]):
+            raise ValueError(
+                f"targets shape {tuple(targets.shape)} must equal logits.shape[:-1] = "
+                f"{tuple(logits.shape[:-1])}"
+            )
+        if mask is not None:
+            if getattr(mask, "dtype", None) != np.bool_:
+                raise ValueError(
+                    f"mask must be a boolean array, got {getattr(mask, 'dtype', type(mask))}"
+                )
+            if tuple(mask.shape) != tuple(targets.shape):
+                raise ValueError(
+                    f"mask shape {tuple(mask.shape)} must equal targets shape "
+                    f"{tuple(targets.shape)}"
+                )
+
+    def forward(self, logits: Array, targets: Array, mask: Array | None = None) -> float:
+        self._check_inputs(logits, targets, mask)
+        xp = self.xp
+        C = logits.shape[-1]
+        Z = logits.reshape(-1, C)  # (M, C)
+        t = targets.reshape(-1)  # (M,)
+        counted = None if self.ignore_index is None else t != self.ignore_index  # (M,) bool
+        if mask is not None:
+            counted = mask.reshape(-1) if counted is None else counted & mask.reshape(-1)
+        rows = xp.arange(t.size) if counted is None else xp.flatnonzero(counted)  # (K,)
+        t_k = t[rows]  # (K,)
+        if t_k.size:
+            lo, hi = int(t_k.min()), int(t_k.max())
+            if lo < 0 or hi >= C:
+                raise ValueError(
+                    f"targets must lie in [0, {C}) (number of classes) or equal ignore_index="
+                    f"{self.ignore_index}, got target {lo if lo < 0 else hi}"
+                )
+
+        probs = empty(Z.shape, Z.dtype, xp)  # (M, C): the one buffer, reused by backward
+        xp.subtract(Z, Z.max(axis=1, keepdims=True), out=probs)  # shifted logits s <= 0
+        s_t = probs[rows, t_k]  # (K,) target's shifted logit, read before exp overwrites it
+        xp.exp(probs, out=probs)
+        sums = probs.sum(axis=1, keepdims=True)  # (M, 1)
+        probs /= sums
+        losses = xp.log(sums[rows, 0]) - s_t  # (K,) -log p_t = log sum_j exp(s_j) - s_t
+
+        # float64 accumulation: the sum may span a whole corpus via last_loss_sum.
+        self.last_loss_sum = float(losses.sum(dtype=np.float64))
+        self.last_count = int(rows.size)
+        self._cache = (probs, rows, t_k, counted, tuple(logits.shape))
+        return self.last_loss_sum / self.last_count if self.last_count else 0.0
+
+    def backward(self, dloss: float = 1.0) -> Array:
+        """``dL/dlogits`` (..., C), scaled by the upstream scalar gradient ``dloss``."""
+        if self._cache is None:
+            raise RuntimeError(
+                "SoftmaxCrossEntropy.backward needs a forward first (and runs once per forward)"
+            )
+        probs, rows, t_k, counted, shape = self._cache
+        self._cache = None  # the buffer becomes dz below, so the probabilities are gone
+        dZ = probs  # (M, C)
+        if rows.size == 0:
+            dZ[...] = 0
+            return dZ.reshape(shape)
+        dZ[rows, t_k] -= 1  # rows are distinct, so plain fancy-index assignment is exact
+        dZ *= dZ.dtype.type(dloss / rows.size)
+        if counted is not None and rows.size < counted.size:
+            dZ[~counted] = 0
+        return dZ.reshape(shape)  # (..., C)
+
+    def __repr__(self) -> str:
+        return f"SoftmaxCrossEntropy(ignore_index={self.ignore_index})"

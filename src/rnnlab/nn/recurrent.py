@@ -1,0 +1,318 @@
+"""What RNN, LSTM and GRU share: stacking, state handling, lengths, and the time loops.
+
+A cell class (``rnn.py``, ``lstm.py``, ``gru.py``) supplies the equations of one time step,
+``_step_forward`` and ``_step_backward`` side by side; this base class runs them over time:
+
+forward, per layer k:
+    G = x @ W_ih^T + b           (T*N, D) @ (D, gates*H): all steps' input projection, one matmul
+    for t = 0 .. T-1:            only h_{t-1} @ W_hh^T and elementwise work inside the loop
+        state_t = step(G[t], state_{t-1})
+
+backward, per layer k (reverse order):
+    for t = T-1 .. 0:            the loop computes the pre-activation gradients dG[t]
+        dG[t], dstate_{t-1} = step_backward(dstate_t + dy_t)
+    dW_ih = dG^T x,  dW_hh = dG^T h_{t-1},  db = sum dG,  dx = dG @ W_ih   (one matmul each)
+
+Variable lengths: past a sequence's end the state is held (copied from the previous
+step) and the output is zero, so its final state is its state at its own last step.
+
+Truncation (``backward(..., truncate=k)``): the gradient arriving at step t (from the
+output, or the final state at t = T-1) flows back through at most k earlier steps. The
+backward loop then carries one gradient "stream" per age 0..k, shape (k+1, N, H): every
+stream goes through the step's equations at once (they broadcast over the leading axis),
+and after each step the streams age by one and the oldest is dropped. Layers below get
+the input gradient per age, so the limit is counted from the step of the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from rnnlab._array import Array, check_array, check_float_dtype, empty, uniform, zeros
+from rnnlab.nn._state import (
+    add_output_grad,
+    age,
+    by_age,
+    join_state,
+    length_mask,
+    masked_output,
+    split_state,
+)
+from rnnlab.nn.dropout import dropout_mask
+from rnnlab.nn.module import Module, Parameter
+
+State = Any  # h (L, N, H) for RNN/GRU; (h, c) for LSTM
+
+
+class Recurrent(Module):
+    """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout)."""
+
+    gates = 1  # gate blocks fused into weight_ih / weight_hh
+    has_cell = False  # LSTM carries a cell state c beside h
+    separate_hidden_grad = False  # GRU: the hidden projection's gradient differs from the input's
+    step_buffers: tuple[str, ...] = ()  # per-step (T, N, H) values a cell keeps for backward
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bias: bool = True,
+        dropout: float = 0.0,
+        dtype: Any = np.float32,
+        rng: np.random.Generator,
+    ) -> None:
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.dropout = bias, float(dropout)
+        self.dtype = check_float_dtype(dtype)
+        self.xp = np
+        self.rng = rng
+        self.training = True
+        # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.weights: list[dict[str, Parameter]] = []
+        for k in range(num_layers):
+            shapes = self._param_shapes(input_size if k == 0 else hidden_size)
+            self.weights.append({
+                name: Parameter(uniform(rng, bound, shape, self.dtype, self.xp))
+                for name, shape in shapes.items()
+            })
+        self._cache: dict[str, Any] | None = None
+        self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers)]
+
+    def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
+        gh = self.gates * self.hidden_size
+        shapes: dict[str, tuple[int, ...]] = {
+            "weight_ih": (gh, in_size), "weight_hh": (gh, self.hidden_size)}
+        if self.bias:
+            shapes.update(bias_ih=(gh,), bias_hh=(gh,))
+        return shapes
+
+    def own_params(self):  # type: ignore[override]
+        """PyTorch's names: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ..."""
+        for k, layer in enumerate(self.weights):
+            for name, p in layer.items():
+                yield f"{name}_l{k}", p
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"dtype={self.dtype}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    # ----------------------------------------------------------------- buffers
+    def _buffer(self, k: int, name: str, shape: tuple[int, ...]) -> Array:
+        """An array reused across calls while its shape stays the same (no per-call allocation)."""
+        buf = self._buffers[k].get(name)
+        if buf is None or buf.shape != shape:
+            buf = empty(shape, self.dtype, self.xp)
+            self._buffers[k][name] = buf
+        return buf
+
+    # ----------------------------------------------------------------- forward
+    def forward(
+        self, x: Array, state: State = None, lengths: Any = None, *, return_cells: bool = False
+    ) -> tuple[Any, State]:
+        """``y, state = layer.forward(x, state, lengths)``.
+
+        x: (T, N, D). state: see the class docstring (None: zeros). lengths: N ints in [0, T]
+        (None: all T). Returns y (T, N, H), the top layer's hidden states (zero past each
+        sequence's length), and the final state. With ``return_cells=True`` (LSTM only) y is
+        the pair ``(h_seq, c_seq)`` of the top layer's hidden and cell states.
+        """
+        check_array("x", x, self.dtype, 3)
+        T, N, D = x.shape
+        if D != self.input_size:
+            raise ValueError(f"x has {D} features per step but input_size is {self.input_size}")
+        if return_cells and not self.has_cell:
+            raise ValueError(f"return_cells=True needs cell states: {type(self).__name__} has none")
+        states0 = split_state(self, state, N)
+        mask = length_mask(lengths, T, N, self.xp)
+        drops: list[Array | None] = []
+        inp, finals = x, []
+        for k in range(self.num_layers):
+            drop = self._dropout_mask(k, inp.shape)
+            if drop is not None:
+                inp = inp * drop  # (T, N, H) inverted dropout between layers
+            drops.append(drop)
+            self._forward_layer(k, inp, states0[k], mask)
+            finals.append(self._final_state(k, T))
+            inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
+        self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells}
+        y = masked_output(self._buffers[-1]["h"][1:], mask)
+        if return_cells:
+            y = (y, masked_output(self._buffers[-1]["c"][1:], mask))
+        return y, join_state(self, finals)
+
+    def _forward_layer(
+        self, k: int, x: Array, state0: tuple[Array, ...], mask: Array | None
+    ) -> None:
+        T, N, D = x.shape
+        W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
+        G = self._buffer(k, "gates", (T, N, self.gates * self.hidden_size))
+        self.xp.matmul(x.reshape(T * N, D), W_ih.T, out=G.reshape(T * N, -1))
+        b = self._input_bias(k)
+        if b is not None:
+            G += b
+        names = ("h", "c") if self.has_cell else ("h",)
+        for name, s0 in zip(names, state0, strict=True):
+            self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
+        for name in self.step_buffers:
+            self._buffer(k, name, (T, N, self.hidden_size))
+        self._buffers[k]["x"] = x  # kept by reference for dW_ih; not a copy
+        for t in range(T):
+            self._step_forward(k, t)
+            if mask is not None:  # past its end a sequence keeps its state
+                for name in names:
+                    s = self._buffers[k][name]
+                    self.xp.copyto(s[t + 1], s[t], where=~mask[t])
+
+    def _input_bias(self, k: int) -> Array | None:
+        """Bias folded into the all-steps input projection (RNN, LSTM: b_ih + b_hh)."""
+        if not self.bias:
+            return None
+        p = self.weights[k]
+        return p["bias_ih"].value + p["bias_hh"].value
+
+    # ---------------------------------------------------------------- backward
+    def backward(
+        self, dy: Any, dstate: State = None, *, truncate: int | None = None
+    ) -> tuple[Array, State]:
+        """``dx, dstate0 = layer.backward(dy, dstate)``; adds the weight gradients into ``.grad``.
+
+        dy: gradient of the loss with respect to y (the pair ``(dh_seq, dc_seq)`` after
+        ``return_cells=True``; either may be None). dstate: gradient into the final state
+        (None: none, as at a truncated-BPTT boundary). truncate: if given, each step's
+        incoming gradient goes back at most that many steps. Returns the gradient of x and
+        of the initial state (same structure as the state).
+        """
+        if self._cache is None:
+            raise ValueError("backward called before forward")
+        c = self._cache
+        T, N, H = c["T"], c["N"], self.hidden_size
+        dy, dcy = dy if c["cells"] else (dy, None)
+        dy = self._check_grad("dy", dy, (T, N, H))
+        dcy = self._check_grad("dy (cells)", dcy, (T, N, H)) if c["cells"] else None
+        dstates = split_state(self, dstate, N, what="dstate")
+        if c["mask"] is not None:  # y is zero past each end: no gradient enters there
+            dy = dy * c["mask"]
+            dcy = None if dcy is None else dcy * c["mask"]
+        if truncate is not None:
+            if not isinstance(truncate, (int, np.integer)) or truncate < 0:
+                raise ValueError(f"truncate must be a non-negative integer, got {truncate!r}")
+            dy = by_age(dy, truncate + 1)
+            dcy = None if dcy is None else by_age(dcy, truncate + 1)
+        d, dstates0 = dy, []
+        for k in reversed(range(self.num_layers)):
+            d, ds0 = self._backward_layer(k, d, dcy if k == self.num_layers - 1 else None,
+                                          dstates[k], truncate)
+            dstates0.append(ds0)
+            drop = c["drops"][k]
+            if drop is not None:
+                d = d * (drop if truncate is None else drop[:, None])
+        if truncate is not None:
+            d = d.sum(axis=1)  # (T, N, D): the bottom layer's input gradient, all ages together
+        return d, join_state(self, dstates0[::-1])
+
+    def _backward_layer(
+        self, k: int, dy: Array, dcy: Array | None, dstate: tuple[Array, ...],
+        truncate: int | None,
+    ) -> tuple[Array, tuple[Array, ...]]:
+        T, N, _ = self._buffers[k]["h"][1:].shape
+        W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
+        GH = self.gates * self.hidden_size
+        dG = self._buffer(k, "dgates", (T, N, GH))
+        dGh = self._buffer(k, "dgates_h", (T, N, GH)) if self.separate_hidden_grad else dG
+        if truncate is None:
+            for t in reversed(range(T)):
+                dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
+                dstate = self._step_backward(k, t, dstate, dG[t], dGh[t])
+            dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
+        else:
+            A = truncate + 1
+            dstate = tuple(by_age(s[None], A)[0] for s in dstate)  # (A, N, H), age 0 only
+            g = empty((A, N, GH), self.dtype, self.xp)
+            gh = empty((A, N, GH), self.dtype, self.xp) if self.separate_hidden_grad else g
+            dx = zeros((T, A, N, W_ih.shape[1]), self.dtype, self.xp)
+            for t in reversed(range(T)):
+                dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
+                dstate = self._step_backward(k, t, dstate, g, gh)
+                g.sum(axis=0, out=dG[t])  # the weights see all streams together
+                if gh is not g:
+                    gh.sum(axis=0, out=dGh[t])
+                dx[t] = g @ W_ih  # (A, N, D) input gradient per age
+                dstate = tuple(age(s) for s in dstate)
+            dstate = tuple(s.sum(axis=0) for s in dstate)
+        self._weight_grads(k, dG, dGh)
+        return dx, dstate
+
+    def _weight_grads(self, k: int, dG: Array, dGh: Array) -> None:
+        """After the loop: each weight gradient is one matmul over all T*N rows."""
+        p, bufs = self.weights[k], self._buffers[k]
+        T, N, GH = dG.shape
+        x = bufs["x"].reshape(T * N, -1)  # (T*N, D)
+        h_prev = bufs["h"][:-1].reshape(T * N, -1)  # (T*N, H) the state each step read
+        dG2, dGh2 = dG.reshape(T * N, GH), dGh.reshape(T * N, GH)
+        p["weight_ih"].grad += dG2.T @ x
+        p["weight_hh"].grad += dGh2.T @ h_prev
+        if self.bias:
+            p["bias_ih"].grad += dG2.sum(axis=0)
+            p["bias_hh"].grad += dGh2.sum(axis=0)
+        self._extra_weight_grads(k, dG)
+
+    def _extra_weight_grads(self, k: int, dG: Array) -> None:
+        """Cell-specific parameters beyond the four PyTorch ones (LSTM peepholes)."""
+
+    def _hold(
+        self, t: int, dstate: tuple[Array, ...]
+    ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+        """Split the state gradient at a step into the part of real steps and the held part.
+
+        Forward held the state past a sequence's end (s_t = s_{t-1}), so there the whole
+        gradient passes straight to t-1 and the step's equations get none.
+        """
+        mask = self._cache["mask"] if self._cache else None
+        if mask is None:
+            return dstate, ()
+        m = mask[t]  # (N, 1) booleans
+        return tuple(d * m for d in dstate), tuple(d * ~m for d in dstate)
+
+    # ------------------------------------------------------------- cell hooks
+    def _step_forward(self, k: int, t: int) -> None:
+        raise NotImplementedError
+
+    def _step_backward(
+        self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
+    ) -> tuple[Array, ...]:
+        raise NotImplementedError
+
+    def _final_state(self, k: int, T: int) -> tuple[Array, ...]:
+        names = ("h", "c") if self.has_cell else ("h",)
+        return tuple(self._buffers[k][name][T] for name in names)
+
+    def _dropout_mask(self, k: int, shape: tuple[int, ...]) -> Array | None:
+        if k == 0 or self.dropout == 0.0 or not self.training:
+            return None
+        return dropout_mask(self.rng, self.dropout, shape, self.dtype, self.xp)
+
+    def _check_grad(self, name: str, g: Any, shape: tuple[int, ...]) -> Array:
+        if g is None:
+            return zeros(shape, self.dtype, self.xp)
+        check_array(name, g, self.dtype, len(shape))
+        if g.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(g.shape)}")
+        return g
+
