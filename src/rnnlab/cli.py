@@ -7,8 +7,10 @@ exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from rnnlab import __version__
 
@@ -37,10 +39,127 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + traceback
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _check(kind: type, low: float, strict: bool, what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+POS_INT = _check(int, 0, True, "a positive integer")
+NONNEG_INT = _check(int, 0, False, "a non-negative integer")
+POS_FLOAT = _check(float, 0.0, True, "a positive number")
+NONNEG_FLOAT = _check(float, 0.0, False, "a non-negative number")
+
+
+def _probability(text: str) -> float:
+    value = NONNEG_FLOAT(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return float(value)
+
+
+def _top_p(text: str) -> float:
+    value = POS_FLOAT(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return float(value)
+
+
+def _split(text: str) -> tuple[float, ...]:
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) < 2 or any(not 0 < p < 1 for p in parts) or sum(parts) > 1 + 1e-9:
+        raise argparse.ArgumentTypeError(
+            f"expected fractions like 0.9,0.05,0.05 (each in (0, 1), sum <= 1), got {text!r}")
+    return parts
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a language model (no arguments: a character "
+                       "LSTM on the bundled tiny-shakespeare, about 5 minutes)")
+    a = p.add_argument
+    a("--data", help="UTF-8 training text (default: bundled tiny-shakespeare)")
+    a("--val-data", help="validation text (default: the tail of --data, see --split)")
+    a("--split", type=_split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
+    a("--level", choices=("char", "word", "byte"))
+    a("--max-vocab", type=POS_INT, help="word level: keep the most frequent, rest -> <unk>")
+    a("--min-freq", type=POS_INT, help="word level: rarer words -> <unk>")
+    a("--cell", choices=("rnn", "lstm", "gru"))
+    a("--layers", type=POS_INT)
+    a("--hidden", type=POS_INT)
+    a("--embed", type=POS_INT)
+    a("--dropout", type=_probability)
+    a("--tie-weights", action="store_true", default=None)
+    a("--init-range", type=POS_FLOAT, help="init every weight U(-r, r) (Zaremba: 0.1)")
+    a("--batch-size", type=POS_INT)
+    a("--bptt", type=POS_INT, help="steps per truncated-BPTT window")
+    a("--epochs", type=POS_INT)
+    a("--max-steps", type=POS_INT)
+    a("--time-budget", type=POS_FLOAT, help="seconds of training")
+    a("--optimizer", choices=("sgd", "adam", "adagrad", "rmsprop"))
+    a("--lr", type=POS_FLOAT)
+    a("--schedule", choices=("constant", "zaremba", "plateau"))
+    a("--lr-decay", type=POS_FLOAT)
+    a("--decay-after", type=NONNEG_INT, help="zaremba: epochs at constant lr")
+    a("--clip", type=NONNEG_FLOAT, help="max global gradient L2 norm (0: off)")
+    a("--eval-every", type=NONNEG_INT, help="steps between evaluations (0: epoch ends)")
+    a("--seed", type=NONNEG_INT)
+    a("--dtype", choices=("float32", "float64"))
+    a("--threads", type=POS_INT, help="BLAS threads")
+    a("--out", help="run folder (default runs/shakespeare)")
+    a("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    a("--force", action="store_true", help="start anew in an existing run folder")
+    a("--no-progress", action="store_true", help="no progress bar")
+    a("--no-sample", action="store_true", help="don't print a sample at the end")
+    p.set_defaults(func=lambda args: _commands().cmd_train(args))
+
+
+def _add_sample_eval(sub: Any) -> None:
+    p = sub.add_parser("sample", help="generate text from a trained run")
+    a = p.add_argument
+    a("--checkpoint", default="runs/shakespeare", metavar="RUN", help="run folder")
+    a("--prime", help="text to start from")
+    a("--length", type=NONNEG_INT, default=500, help="tokens to generate")
+    a("--temperature", type=POS_FLOAT, default=1.0)
+    a("--top-k", type=POS_INT)
+    a("--top-p", type=_top_p)
+    a("--greedy", action="store_true")
+    a("--skip", action="append", default=[], metavar="TOKEN", help="never emit TOKEN")
+    a("--stop", metavar="TOKEN", help="stop when TOKEN is drawn")
+    a("--seed", type=NONNEG_INT, default=0)
+    p.set_defaults(func=lambda args: _commands().cmd_sample(args))
+    p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file")
+    p.add_argument("--checkpoint", default="runs/shakespeare", metavar="RUN")
+    p.add_argument("--data", required=True, help="UTF-8 text to evaluate on")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=lambda args: _commands().cmd_eval(args))
+
+
+def _commands() -> Any:
+    from rnnlab import commands
+
+    return commands
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="rnnlab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub)
+    _add_sample_eval(sub)
     p = sub.add_parser("gradcheck", help="check every layer's backward pass against "
                        "central differences in float64")
     p.add_argument("--only", default="", help="run only the cases whose name contains this")
@@ -51,9 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from rnnlab.checkpoint import CheckpointError
+    from rnnlab.data import DataError
+    from rnnlab.train import TrainingDiverged
+
     try:
         return int(args.func(args))
-    except UsageError as e:
+    except (UsageError, DataError, CheckpointError, TrainingDiverged) as e:
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,137 @@
+"""What ``rnnlab train``, ``rnnlab sample`` and ``rnnlab eval`` do (the parser is in cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab import checkpoint
+from rnnlab.data import BPTTBatches, Vocab, encode_file, read_text
+from rnnlab.models import LanguageModel
+
+CONFIG_FLAGS = (
+    "data", "val_data", "level", "max_vocab", "min_freq", "cell", "layers", "hidden", "embed",
+    "dropout", "tie_weights", "init_range", "batch_size", "bptt", "epochs", "max_steps",
+    "time_budget", "optimizer", "lr", "schedule", "lr_decay", "decay_after", "clip",
+    "eval_every", "seed", "dtype", "threads", "out", "split",
+)
+EXTENDABLE = ("epochs", "max_steps", "time_budget")  # may be raised when resuming
+
+
+def _threads(n: int | None) -> Any:
+    if n is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnlab.run import Run, TrainConfig
+    from rnnlab.train import train
+
+    given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
+    if args.resume:
+        run = Run.resume(args.resume)
+        for k in EXTENDABLE:
+            if k in given:
+                setattr(run.config, k, given[k])
+        run.trim_metrics()
+        print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
+              f"step {run.progress.step}", file=sys.stderr)
+    else:
+        cfg = TrainConfig(**given)
+        run = Run.create(cfg, force=args.force)
+        corpus = cfg.data or "the bundled tiny-shakespeare"
+        print(f"training {cfg.layers}x{cfg.hidden} {cfg.cell.upper()} on {corpus} "
+              f"({len(run.vocab)} tokens in the vocabulary, "
+              f"{len(run.train_ids):,} training tokens) into {run.directory}", file=sys.stderr)
+    with _threads(run.config.threads):
+        prog = train(run, progress_bar=not args.no_progress)
+    best = run.progress.best_val
+    extra = f", {best / math.log(2):.4f} bits/char" if run.level == "char" else ""
+    print(f"done: {prog.step} steps, {prog.epoch} epochs, {prog.elapsed_s:.0f} s; best "
+          f"validation loss {best:.4f} nats/token (perplexity {math.exp(best):.2f}{extra})")
+    if not args.no_sample:
+        print("sample:")
+        _stream(run.model, run.vocab, _default_prime(run.vocab), 400, {}, np.random.default_rng(0))
+    return 0
+
+
+def load_trained(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
+    """The model and vocabulary of a run folder's best checkpoint (else its last)."""
+    directory = Path(path)
+    if not directory.is_dir():
+        raise checkpoint.CheckpointError(f"no run folder at {directory}: train one with "
+                                         "rnnlab train, or pass --checkpoint RUN")
+    name = "best" if (directory / "best.json").exists() else "last"
+    arrays, meta = checkpoint.load(directory, name)
+    model = LanguageModel.from_config(meta["model"], rng=np.random.default_rng(0))
+    state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    checkpoint.load_model_state(model, state)
+    model.eval()
+    return model, Vocab.from_json(meta["vocab"]), meta
+
+
+def _default_prime(vocab: Vocab) -> str:
+    if vocab.level == "word":
+        return vocab.tokens[vocab.eos_id] if vocab.eos_id is not None else vocab.tokens[0]
+    return "\n" if "\n" in vocab.tokens else vocab.decode([0])
+
+
+def _stream(model: LanguageModel, vocab: Vocab, prime: str, length: int,
+            options: dict[str, Any], rng: np.random.Generator) -> None:
+    from rnnlab.generate import sample
+
+    prime_ids = [int(i) for i in vocab.encode(prime)]
+    sep = " " if vocab.level == "word" else ""
+    out = sys.stdout
+    out.write(prime)
+    for i in sample(model, prime_ids, length, rng=rng, **options):
+        text = vocab.decode([i])
+        out.write(text if vocab.level != "word" or text == "\n" else sep + text)
+        out.flush()
+    out.write("\n")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    model, vocab, _ = load_trained(args.checkpoint)
+
+    def ids_of(tokens: list[str]) -> list[int]:
+        return [int(i) for t in tokens for i in vocab.encode(t)]
+
+    options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+               "greedy": args.greedy, "skip_ids": ids_of(args.skip),
+               "stop_id": ids_of([args.stop])[0] if args.stop else None}
+    prime = args.prime if args.prime is not None else _default_prime(vocab)
+    _stream(model, vocab, prime, args.length, options, np.random.default_rng(args.seed))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    model, vocab, meta = load_trained(args.checkpoint)
+    read_text(args.data)  # the clear errors for a missing, empty or binary file
+    ids = encode_file(args.data, vocab)
+    batches = BPTTBatches(ids, 1, meta["config"]["bptt"])  # batch 1: every token is scored
+    state, total, count = None, 0.0, 0
+    for x, y in batches:
+        _, state = model.loss(x, y, state)
+        total += model.criterion.last_loss_sum
+        count += model.criterion.last_count
+    loss = total / count
+    result: dict[str, Any] = {"loss": loss, "perplexity": math.exp(loss), "tokens": count}
+    if vocab.level in ("char", "byte"):
+        result["bits_per_char"] = loss / math.log(2)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in result.items()))
+    return 0

@@ -1,0 +1,20 @@
+"""The data layer of the language-model pipeline: files to ids to training batches.
+
+::
+
+    text = read_text("ptb.train.txt")                       # checked UTF-8 str
+    vocab = Vocab.build(text, "word")                       # tokens <-> ids
+    ids = encode_file("ptb.train.txt", vocab, cache_dir=c)  # (N,) uint16, memory-mapped
+    for x, y in BPTTBatches(ids, batch_size=20, bptt=35):   # (T, B) int64 each
+        ...
+
+Every problem a user can fix raises :class:`DataError` (a ValueError) with a one-line
+message: what is wrong, then what to do.
+"""
+
+from rnnlab.data.batching import BPTTBatches, split_ids
+from rnnlab.data.corpus import DataError, encode_file, read_text, sha256_file
+from rnnlab.data.vocab import Vocab
+
+__all__ = ["BPTTBatches", "DataError", "Vocab", "encode_file", "read_text", "sha256_file",
+           "split_ids"]

@@ -1,0 +1,188 @@
+"""Word- or character-level language model: embedding, stacked recurrent layer, softmax.
+
+The model of Zaremba, Sutskever & Vinyals (2014), "Recurrent neural network
+regularization", and of PyTorch's ``word_language_model`` example. Shapes, with T steps,
+N sequences, V the vocabulary, E the embedding size, H the hidden size, L the layers::
+
+    ids     : (T, N) ints in [0, V)
+    e       = W_emb[ids]                        (T, N, E)   embedding lookup
+    x       = dropout(e)                        (T, N, E)   Zaremba: dropout on the input...
+    y, s    = rnn(x, s_0)                       (T, N, H)   ...between layers (inside rnn)...
+    y'      = dropout(y)                        (T, N, H)   ...and on the top layer's output
+    logits  = y' W_dec^T + b_dec                (T, N, V)   one (T*N, H) @ (H, V) matmul
+    loss    = mean_{t,n} -log softmax(logits)[targets]
+
+Dropout is never applied to the recurrent connections h_{t-1} -> h_t (Zaremba's point: the
+memory is kept intact; only the "vertical" connections are regularised).
+
+Backward runs the same chain in reverse; each layer adds its parameter gradients::
+
+    dy'     = dlogits W_dec                     (T, N, H)   dW_dec += dlogits^T y'
+    dx, ds0 = rnn.backward(dropout'(dy'), ds)               BPTT through all T steps
+    dW_emb[ids] += dropout'(dx)                             scatter-add
+
+Weight tying (Press & Wolf 2017; Inan et al. 2017) uses W_emb (V, E) as W_dec (V, H), so
+E must equal H; the one Parameter then receives both gradients (they simply add).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from rnnlab._array import Array, check_float_dtype, zeros
+from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
+from rnnlab.nn.recurrent import Recurrent
+
+State = Any  # h (L, N, H) for "rnn" and "gru"; the pair (h, c) for "lstm"
+CELLS: dict[str, type[Recurrent]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CONFIG_KEYS = ("vocab_size", "cell", "embed_size", "hidden_size", "num_layers", "dropout",
+               "tie_weights", "init_range", "dtype")  # what config() writes
+
+
+class LanguageModel(Module):
+    """Embedding -> RNN/LSTM/GRU stack -> Linear over the vocabulary (see the module doc).
+
+    Sub-modules: ``embedding``, ``rnn``, ``decoder`` (hence PyTorch-style parameter names
+    ``embedding.weight``, ``rnn.weight_ih_l0``, ..., ``decoder.weight``, ``decoder.bias``),
+    plus the parameter-free ``embed_dropout``, ``output_dropout`` and ``criterion``.
+
+    ``init_range=r`` draws every parameter from U(-r, r) (Zaremba used r = 0.1 / 0.05 /
+    0.04); None keeps each layer's own initialisation (with ``tie_weights`` the shared
+    matrix is then the embedding's N(0, 1) table, so pass an ``init_range`` with ties).
+    The generator ``rng`` initialises the weights and then draws the dropout masks.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        cell: str = "lstm",
+        embed_size: int = 200,
+        hidden_size: int = 200,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        init_range: float | None = None,
+        dtype: DTypeLike = np.float32,
+        rng: np.random.Generator,
+    ) -> None:
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
+        if tie_weights and embed_size != hidden_size:
+            raise ValueError(f"tie_weights needs embed_size == hidden_size, got {embed_size} "
+                             f"and {hidden_size}")
+        if init_range is not None and not init_range > 0:
+            raise ValueError(f"init_range must be positive or None, got {init_range!r}")
+        self.dtype = check_float_dtype(dtype)
+        self.vocab_size, self.cell, self.tie_weights = vocab_size, cell, bool(tie_weights)
+        self.init_range = None if init_range is None else float(init_range)
+        self.training = True
+        self.embedding = Embedding(vocab_size, embed_size, dtype=self.dtype, rng=rng)
+        self.embed_dropout = Dropout(dropout, rng=rng)
+        self.rnn = CELLS[cell](embed_size, hidden_size, num_layers, dropout=dropout,
+                               dtype=self.dtype, rng=rng)
+        self.output_dropout = Dropout(dropout, rng=rng)
+        self.decoder = Linear(hidden_size, vocab_size, dtype=self.dtype, rng=rng)
+        if self.tie_weights:  # one object: named_params lists it once, both grads add up
+            self.decoder.weight = self.embedding.weight
+        self.criterion = SoftmaxCrossEntropy()
+        if self.init_range is not None:
+            for p in self.named_params().values():  # a tied matrix is drawn once
+                p.value[...] = rng.uniform(-self.init_range, self.init_range, p.shape)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, ids: Array, state: State = None) -> tuple[Array, State]:
+        """``logits (T, N, V), state = model.forward(ids (T, N), state)``; None: zero state."""
+        y, state = self._features(ids, state)
+        return self.decoder.forward(self.output_dropout.forward(y)), state
+
+    def forward_last(self, ids: Array, state: State = None) -> tuple[Array, State]:
+        """Logits of the last step only, ``(N, V)``, and the final state (for generation).
+
+        The decoder runs on one row per sequence instead of T: reading a long prompt costs
+        no (T, N, V) output. The caches are not those of a full forward: no ``backward``.
+        """
+        y, state = self._features(ids, state)
+        return self.decoder.forward(self.output_dropout.forward(y[-1])), state
+
+    def _features(self, ids: Array, state: State) -> tuple[Array, State]:
+        """The top layer's outputs y (T, N, H) before the output dropout, and the state."""
+        if getattr(ids, "ndim", None) != 2:
+            raise ValueError(f"ids must be a (T, N) integer array, got shape "
+                             f"{getattr(ids, 'shape', type(ids).__name__)}")
+        x = self.embed_dropout.forward(self.embedding.forward(ids))  # (T, N, E)
+        return self.rnn.forward(x, state)
+
+    def backward(self, dlogits: Array, dstate: State = None) -> State:
+        """Adds every parameter's gradient; returns the gradient of the initial state.
+
+        dlogits: (T, N, V). dstate: gradient into the final state (None: none, as at a
+        truncated-BPTT boundary).
+        """
+        dy = self.output_dropout.backward(self.decoder.backward(dlogits))  # (T, N, H)
+        dx, dstate0 = self.rnn.backward(dy, dstate)  # (T, N, E)
+        self.embedding.backward(self.embed_dropout.backward(dx))
+        return dstate0
+
+    # --------------------------------------------------------------- training
+    def loss(self, ids: Array, targets: Array, state: State = None) -> tuple[float, State]:
+        """Mean cross-entropy of the next-token predictions, and the final state.
+
+        targets: (T, N) ints, usually ids shifted by one step. The softmax is fused with
+        the loss (``SoftmaxCrossEntropy``), which turns its (T, N, V) probability buffer
+        into the logits' gradient in place in :meth:`backward_loss`.
+        """
+        logits, state = self.forward(ids, state)
+        return self.criterion.forward(logits, targets), state
+
+    def backward_loss(self) -> None:
+        """Backpropagate the last :meth:`loss` (once); no gradient enters the final state."""
+        self.backward(self.criterion.backward(), None)
+
+    def init_state(self, batch_size: int) -> State:
+        """The zero state for ``batch_size`` sequences: (L, N, H), or (h, c) for an LSTM."""
+        shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
+        h = zeros(shape, self.dtype, self.rnn.xp)
+        return (h, zeros(shape, self.dtype, self.rnn.xp)) if self.rnn.has_cell else h
+
+    def reseed(self, seed: int | np.random.Generator) -> None:
+        """Use a fresh generator for every dropout mask (repeatable masks, e.g. gradchecks).
+
+        All three dropout sites share it, drawing in forward order: embedding output,
+        between layers, top output.
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.embed_dropout.rng = self.rnn.rng = self.output_dropout.rng = rng
+
+    # ---------------------------------------------------------- configuration
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments (bar ``rng``), JSON-serialisable."""
+        return {
+            "vocab_size": int(self.vocab_size), "cell": self.cell,
+            "embed_size": int(self.embedding.embedding_dim),
+            "hidden_size": int(self.rnn.hidden_size), "num_layers": int(self.rnn.num_layers),
+            "dropout": float(self.rnn.dropout), "tie_weights": self.tie_weights,
+            "init_range": self.init_range, "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], rng: np.random.Generator) -> LanguageModel:
+        """A freshly initialised model of the configuration ``cfg`` (from :meth:`config`)."""
+        unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+        if unknown:
+            raise ValueError(f"unknown model configuration key {unknown[0]!r} "
+                             f"(known: {', '.join(CONFIG_KEYS)})")
+        if "vocab_size" not in cfg:
+            raise ValueError("model configuration lacks 'vocab_size'")
+        kw = dict(cfg)
+        return cls(kw.pop("vocab_size"), **kw, rng=rng)
+
+    def __repr__(self) -> str:
+        c = self.config()
+        return (f"LanguageModel({c['vocab_size']}, cell={c['cell']!r}, embed_size="
+                f"{c['embed_size']}, hidden_size={c['hidden_size']}, num_layers="
+                f"{c['num_layers']}, dropout={c['dropout']}, tie_weights={c['tie_weights']}, "
+                f"dtype={c['dtype']})")

@@ -1,0 +1,184 @@
+"""Training a language model with truncated backpropagation through time.
+
+One step (Zaremba et al. 2014; PyTorch's word_language_model)::
+
+    x, y = window i of the B parallel token streams          (T, B) each
+    loss, state = model.loss(x, y, state)                    state carried from window i-1
+    model.backward_loss()                                    no gradient across the window edge
+    norm = clip_grad_norm(params, clip)                      global L2 norm
+    optimizer.step()
+
+The state is reset to zeros at each epoch. Everything needed to continue exactly (weights,
+optimizer buffers, the RNG, the carried state, the data position, the schedule) is saved
+at every evaluation, so ``--resume`` reproduces an uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.checkpoint import CheckpointError
+from rnnlab.optim import clip_grad_norm
+from rnnlab.run import Run, TrainConfig
+from rnnlab.schedule import Schedule
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint (JSON)."""
+
+    epoch: int = 0
+    batch: int = 0  # next window of the epoch
+    step: int = 0
+    tokens: int = 0
+    elapsed_s: float = 0.0
+    last_loss: float = float("nan")
+    best_val: float = float("inf")
+    train_loss_sum: float = 0.0  # since the last evaluation, for its train_loss
+    train_loss_count: int = 0
+
+
+def evaluate(run: Run, ids: np.ndarray) -> tuple[float, int]:
+    """Mean loss in nats per token over ``ids`` (state carried), and the token count."""
+    from rnnlab.data import BPTTBatches
+
+    model, cfg = run.model, run.config
+    model.eval()
+    batches = BPTTBatches(ids, cfg.eval_batch_size, cfg.bptt)
+    state, total, count = None, 0.0, 0
+    for x, y in batches:
+        _, state = model.loss(x, y, state)
+        total += model.criterion.last_loss_sum
+        count += model.criterion.last_count
+    model.train()
+    return total / max(count, 1), count
+
+
+def train(run: Run, *, progress_bar: bool = True) -> Progress:
+    """Train ``run`` until its epochs, steps or time budget are spent; returns the progress."""
+    cfg, model = run.config, run.model
+    prog: Progress = run.progress
+    schedule = Schedule.from_config(cfg, run.optimizer, run.schedule_state)
+    params = model.named_params()
+    started = time.perf_counter() - prog.elapsed_s
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught explicitly
+        return _train_epochs(run, prog, schedule, params, started, progress_bar)
+
+
+def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str, Any],
+                  started: float, progress_bar: bool) -> Progress:
+    cfg, model = run.config, run.model
+    while prog.epoch < cfg.epochs and not _out_of_budget(cfg, prog):
+        batches = run.train_batches
+        state = run.state if prog.batch > 0 else None
+        bar = _bar(progress_bar, len(batches), prog)
+        for x, y in batches.iter_from(prog.batch):
+            loss, state = model.loss(x, y, state)
+            model.zero_grad()
+            model.backward_loss()
+            norm = clip_grad_norm(params, cfg.clip) if cfg.clip > 0 else _grad_norm(params)
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                raise TrainingDiverged(_diverged_message(prog, loss, params))
+            run.optimizer.step()
+            prog.batch += 1
+            prog.step += 1
+            prog.tokens += x.size
+            prog.last_loss = loss
+            prog.train_loss_sum += loss
+            prog.train_loss_count += 1
+            prog.elapsed_s = time.perf_counter() - started
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{prog.tokens / prog.elapsed_s:.0f}")
+            if _out_of_budget(cfg, prog):
+                break  # evaluated and saved below
+            if prog.batch < len(batches) and cfg.eval_every and prog.step % cfg.eval_every == 0:
+                run.state = state
+                _evaluate_and_save(run, prog, schedule, norm, epoch_end=False)
+        if bar is not None:
+            bar.close()
+        run.state = state
+        epoch_done = prog.batch >= len(batches)
+        if epoch_done:
+            prog.epoch += 1
+            prog.batch = 0
+        _evaluate_and_save(run, prog, schedule, norm, epoch_end=epoch_done)
+    return prog
+
+
+def _evaluate_and_save(
+    run: Run, prog: Progress, schedule: Schedule, grad_norm: float, *, epoch_end: bool
+) -> None:
+    val_loss, _ = evaluate(run, run.val_ids)
+    row = {
+        "step": prog.step, "epoch": prog.epoch + (prog.batch / len(run.train_batches)),
+        "lr": run.optimizer.lr,
+        "train_loss": prog.train_loss_sum / max(prog.train_loss_count, 1),
+        "val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 700.0)),
+        "grad_norm": grad_norm, "tokens_per_s": prog.tokens / max(prog.elapsed_s, 1e-9),
+        "elapsed_s": prog.elapsed_s,
+    }
+    if run.level == "char":
+        row["val_bpc"] = val_loss / math.log(2)
+    prog.train_loss_sum, prog.train_loss_count = 0.0, 0
+    if epoch_end:
+        schedule.epoch_end(prog.epoch, val_loss)
+    improved = val_loss < prog.best_val
+    if improved:
+        prog.best_val = val_loss
+    run.schedule_state = schedule.state()
+    run.log_metrics(row)
+    run.save_checkpoint("last")
+    if improved:
+        run.save_checkpoint("best")
+
+
+def _out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:
+    if cfg.max_steps is not None and prog.step >= cfg.max_steps:
+        return True
+    return cfg.time_budget is not None and prog.elapsed_s >= cfg.time_budget
+
+
+def _grad_norm(params: dict[str, Any]) -> float:
+    return math.sqrt(sum(float(np.sum(np.square(p.grad, dtype=np.float64)))
+                         for p in params.values()))
+
+
+def _diverged_message(prog: Progress, loss: float, params: dict[str, Any]) -> str:
+    norms = {n: math.sqrt(float(np.sum(np.square(p.grad, dtype=np.float64))))
+             for n, p in params.items()}
+    shown = ", ".join(f"{n}={v:.3g}" for n, v in norms.items())
+    return (f"loss became {loss} at step {prog.step + 1} (last finite loss "
+            f"{prog.last_loss:.4f}); gradient norms: {shown}. The last good checkpoint is "
+            "kept: lower --lr or set --clip, then --resume")
+
+
+def _bar(enabled: bool, total: int, prog: Progress) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=prog.batch, desc=f"epoch {prog.epoch + 1}",
+                unit="batch", dynamic_ncols=True, leave=False)
+
+
+def load_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not valid JSON lines ({e}): "
+                              "delete the damaged line or retrain with --force") from e

@@ -1,0 +1,145 @@
+"""The rnnlab command line: a working run, and bad input -> one line, exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnlab.run import bundled_corpus
+
+
+def rnnlab(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "rnnlab", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == errors[0]  # the error ends the output
+    assert "Traceback" not in result.stderr
+    for w in words:
+        assert w in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "small.txt"
+    path.write_text(bundled_corpus().read_text(encoding="utf-8")[:30_000], encoding="utf-8")
+    return path
+
+
+TINY = ["--hidden", "32", "--embed", "8", "--layers", "1", "--batch-size", "8", "--bptt", "16",
+        "--eval-every", "0", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    r = rnnlab("train", "--data", str(corpus), "--out", str(out), "--max-steps", "30", *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "sample:" in r.stdout
+    return out
+
+
+def test_sample_is_reproducible_and_streams(trained):
+    a = rnnlab("sample", "--checkpoint", str(trained), "--length", "50", "--seed", "3")
+    b = rnnlab("sample", "--checkpoint", str(trained), "--length", "50", "--seed", "3")
+    c = rnnlab("sample", "--checkpoint", str(trained), "--length", "50", "--seed", "4")
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout != c.stdout
+    assert len(a.stdout) >= 50
+
+
+def test_sample_options(trained):
+    r = rnnlab("sample", "--checkpoint", str(trained), "--length", "80", "--prime", "ROMEO:",
+               "--top-k", "3", "--top-p", "0.9", "--temperature", "0.7", "--skip", "e")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ROMEO:")
+    assert "e" not in r.stdout[len("ROMEO:"):]
+    g1 = rnnlab("sample", "--checkpoint", str(trained), "--length", "40", "--greedy")
+    g2 = rnnlab("sample", "--checkpoint", str(trained), "--length", "40", "--greedy",
+                "--seed", "9")
+    assert g1.stdout == g2.stdout
+
+
+def test_eval_json(trained, corpus):
+    r = rnnlab("eval", "--checkpoint", str(trained), "--data", str(corpus), "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert {"loss", "perplexity", "bits_per_char", "tokens"} <= result.keys()
+    assert 0 < result["loss"] < 4.2 and result["tokens"] > 29_000
+
+
+def test_existing_run_folder_is_not_overwritten(trained, corpus):
+    before = (trained / "last.npz").read_bytes()
+    r = rnnlab("train", "--data", str(corpus), "--out", str(trained), "--max-steps", "5", *TINY)
+    assert_one_line_error(r, "already exists", "--force")
+    assert (trained / "last.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["train", "--hidden", "0"], ["--hidden", "positive integer"]),
+        (["train", "--batch-size", "-3"], ["--batch-size"]),
+        (["train", "--lr", "nan"], ["--lr"]),
+        (["train", "--dropout", "1.5"], ["--dropout"]),
+        (["train", "--cell", "transformer"], ["--cell"]),
+        (["train", "--split", "0.9,0.9"], ["--split"]),
+        (["sample", "--temperature", "0"], ["--temperature"]),
+        (["sample", "--top-k", "0"], ["--top-k"]),
+        (["sample", "--top-p", "1.5"], ["--top-p"]),
+        (["train", "--data", "/no/such/file.txt"], ["/no/such/file.txt"]),
+        (["sample", "--checkpoint", "/no/such/run"], ["/no/such/run"]),
+        (["train", "--resume", "/no/such/run"], ["/no/such/run"]),
+    ],
+)
+def test_bad_flags_and_paths(args, words, tmp_path):
+    assert_one_line_error(rnnlab(*args, cwd=tmp_path), *words)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"", ["empty"]), (b"\x89PNG\r\n\x1a\n\x00\x00\x00", ["binary"]),
+     (b"caf\xe9 au lait " * 20, ["UTF-8"]), (b"abc", ["3-token", "longer file"])],
+)
+def test_bad_data_files(content, words, tmp_path):
+    data = tmp_path / "bad.txt"
+    data.write_bytes(content)
+    r = rnnlab("train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY)
+    assert_one_line_error(r, *words)
+
+
+def test_corrupt_checkpoint(trained, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in trained.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    npz = broken / "best.npz"
+    npz.write_bytes(npz.read_bytes()[: len(npz.read_bytes()) // 2])
+    assert_one_line_error(rnnlab("sample", "--checkpoint", str(broken)), "best")
+
+
+def test_nan_loss_stops_with_a_clear_message(corpus, tmp_path):
+    out = tmp_path / "run"
+    r = rnnlab("train", "--data", str(corpus), "--out", str(out), "--optimizer", "sgd",
+               "--lr", "1e30", "--clip", "0", "--max-steps", "50", *TINY)
+    assert_one_line_error(r, "at step", "last finite loss", "gradient norms")
+    assert (out / "config.json").exists()
+
+
+def test_gradcheck_command():
+    r = rnnlab("gradcheck", "--only", "LSTM peephole")
+    assert r.returncode == 0, r.stderr
+    assert "cases within 1e-06" in r.stdout
+    assert all(line.rstrip().endswith("yes") for line in r.stdout.splitlines()[1:-1])
+
+
+def test_python_dash_m_and_console_script_agree():
+    r = rnnlab("--version")
+    assert r.returncode == 0 and r.stdout.startswith("rnnlab ")
+    assert Path(sys.executable).exists()
