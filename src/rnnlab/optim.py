@@ -339,6 +339,20 @@ class Adam(Optimizer):
         _axpy(p.value, -step_size, tmp, tmp)
 
 
+def _sum_squares(g: np.ndarray, chunk: int = 1 << 16) -> float:
+    """Σ g² accumulated in float64, float32 arrays converted a cache-sized chunk at a time."""
+    flat = g.reshape(-1)
+    if flat.dtype == np.float64:
+        return float(np.dot(flat, flat))
+    buf = np.empty(min(chunk, flat.size), dtype=np.float64)
+    total = 0.0
+    for start in range(0, flat.size, chunk):
+        part = buf[: min(chunk, flat.size - start)]
+        part[...] = flat[start:start + part.size]
+        total += float(np.dot(part, part))
+    return total
+
+
 def clip_grad_norm(params: Params, max_norm: float) -> float:
     r"""Scale all gradients in place so their global L2 norm is at most ``max_norm``.
 
@@ -349,9 +363,7 @@ def clip_grad_norm(params: Params, max_norm: float) -> float:
     """
     max_norm = _check("max_norm", max_norm, "(0, inf)")
     grads = [p.grad for p in (params.values() if isinstance(params, Mapping) else params)]
-    # astype is a no-op for float64 grads, so only float32 ones are copied.
-    flat64 = (g.astype(np.float64, copy=False).ravel() for g in grads)
-    norm = sum(float(np.dot(g, g)) for g in flat64) ** 0.5
+    norm = sum(_sum_squares(g) for g in grads) ** 0.5
     coef = max_norm / (norm + 1e-6)
     if math.isfinite(norm) and coef < 1.0:
         for g in grads:

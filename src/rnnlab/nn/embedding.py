@@ -72,10 +72,16 @@ class Embedding(Module):
         check_array("dy", dy, self.dtype, len(out_shape))
         if tuple(dy.shape) != out_shape:
             raise ValueError(f"dy must have the output's shape {out_shape}, got {tuple(dy.shape)}")
-        # Unbuffered scatter-add: `grad[ids] += dy` would keep only one row per repeated id.
-        self.xp.add.at(
-            self.weight.grad, ids.reshape(-1), dy.reshape(-1, self.embedding_dim)  # (M,), (M, E)
-        )
+        # `grad[ids] += dy` would keep only one row per repeated id, and np.add.at (the
+        # unbuffered scatter-add) is slow, so sort the ids and sum each run of equal ones.
+        xp, flat = self.xp, ids.reshape(-1)  # (M,)
+        if flat.size == 0:
+            return None
+        order = xp.argsort(flat, kind="stable")  # (M,)
+        sorted_ids = flat[order]
+        starts = xp.flatnonzero(xp.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+        rows = dy.reshape(-1, self.embedding_dim)[order]  # (M, E) grouped by id
+        self.weight.grad[sorted_ids[starts]] += xp.add.reduceat(rows, starts, axis=0)  # (U, E)
         return None
 
     def __repr__(self) -> str:

@@ -68,6 +68,12 @@ class LSTM(Recurrent):
         self.peephole = peephole
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
                          dtype=dtype, rng=rng)
+        # (4H,) per-block constants of the fused gate nonlinearities (see _step_forward)
+        H = hidden_size
+        block = np.repeat(np.array([0.5, 0.5, 1.0, 0.5]), H).astype(self.dtype)
+        self._gate_scale = self.xp.asarray(block)  # [.5 .5 1 .5]
+        self._gate_shift = self.xp.asarray(np.where(block == 1.0, 0.0, 0.5).astype(self.dtype))
+        self._gate_beta = self.xp.asarray((block == 1.0).astype(self.dtype))  # [0 0 1 0]
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         shapes = super()._param_shapes(in_size)
@@ -80,19 +86,28 @@ class LSTM(Recurrent):
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
         c_prev = b["c"][t]  # (N, H)
         a = b["gates"][t]  # (N, 4H) holds x_t W_ih^T + b; becomes [i f g o] in place
-        a += b["h"][t] @ p["weight_hh"].value.T
+        hW = self._buffer(k, "hW", a.shape)  # (N, 4H) scratch, reused every step
+        np.matmul(b["h"][t], p["weight_hh"].value.T, out=hW)
+        a += hW
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         if self.peephole:
             i += p["weight_ci"].value * c_prev
             f += p["weight_cf"].value * c_prev
-        sigmoid_(a[:, :2 * H])  # i and f are adjacent: one call
-        np.tanh(g, out=g)
+            sigmoid_(a[:, :2 * H])  # i and f are adjacent: one call
+            np.tanh(g, out=g)
+        else:  # all four in one pass each: sigma(x) = tanh(x/2)/2 + 1/2, g = tanh(x)
+            scale, shift = self._gate_scale, self._gate_shift  # [.5 .5 1 .5], [.5 .5 0 .5]
+            a *= scale
+            np.tanh(a, out=a)
+            a *= scale
+            a += shift
         c = b["c"][t + 1]
         np.multiply(f, c_prev, out=c)
-        c += i * g
+        ig = np.multiply(i, g, out=hW[:, :H])  # the scratch is free again
+        c += ig
         if self.peephole:
             o += p["weight_co"].value * c  # the output gate peeks at the new cell
-        sigmoid_(o)
+            sigmoid_(o)
         tanh_c = b["tanh_c"][t]
         np.tanh(c, out=tanh_c)
         np.multiply(o, tanh_c, out=b["h"][t + 1])
@@ -106,24 +121,35 @@ class LSTM(Recurrent):
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         di, df, dg, do = (dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:3 * H],
                           dG_t[..., 3 * H:])  # (..., N, H) views: written in place
+        # each gate's nonlinearity derivative: s(1 - s) for i, f, o; 1 - g^2 = (1 + g)(1 - g)
+        act = self._buffer(k, "dact", a.shape)  # (N, 4H)
+        np.add(a, self._gate_beta, out=act)  # [i f 1+g o]
+        tmp = self._buffer(k, "hW", a.shape)  # (N, 4H) scratch
+        np.subtract(1, a, out=tmp)  # [1-i 1-f 1-g 1-o]
+        act *= tmp
         # h = o * tanh(c)
         np.multiply(dh, tanh_c, out=do)
-        dc = dc + dh * o * (1 - tanh_c * tanh_c)
-        do *= o * (1 - o)  # through o's sigmoid: now the gradient of a_o
+        do *= act[:, 3 * H:]  # through o's sigmoid: now the gradient of a_o
+        dc_t = self._buffer(k, "dc_t", dh.shape)  # (..., N, H) all that reaches c_t
+        np.multiply(tanh_c, tanh_c, out=dc_t)
+        np.subtract(1, dc_t, out=dc_t)
+        dc_t *= o
+        dc_t *= dh
+        dc_t += dc
         if self.peephole:
-            dc += p["weight_co"].value * do
-        # c = f * c_prev + i * g, each gate through its nonlinearity
-        np.multiply(dc, g, out=di)
-        di *= i * (1 - i)
-        np.multiply(dc, c_prev, out=df)
-        df *= f * (1 - f)
-        np.multiply(dc, i, out=dg)
-        dg *= 1 - g * g
-        dc_prev = dc * f
+            dc_t += p["weight_co"].value * do
+        # c = f * c_prev + i * g, then each gate through its nonlinearity
+        np.multiply(dc_t, g, out=di)
+        np.multiply(dc_t, c_prev, out=df)
+        np.multiply(dc_t, i, out=dg)
+        dG_t[..., :3 * H] *= act[:, :3 * H]
+        dc_prev = self._buffer(k, f"dc{t % 2}", dh.shape)  # alternate: dc may be last step's
+        np.multiply(dc_t, f, out=dc_prev)
         if self.peephole:
             dc_prev += p["weight_ci"].value * di + p["weight_cf"].value * df
         # [a_i a_f a_g a_o] = ... + h_prev W_hh^T
-        dh_prev = dG_t @ p["weight_hh"].value  # (..., N, H)
+        dh_prev = self._buffer(k, f"dh{t % 2}", dh.shape)  # (..., N, H)
+        np.matmul(dG_t, p["weight_hh"].value, out=dh_prev)
         if held:
             dh_prev += held[0]
             dc_prev += held[1]

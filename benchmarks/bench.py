@@ -1,0 +1,167 @@
+"""rnnlab against PyTorch on this CPU: one command, both frameworks interleaved in one run.
+
+    python benchmarks/bench.py                       # every configuration, 2 threads each
+    python benchmarks/bench.py --only char-small --repeats 3
+    python benchmarks/bench.py --quick               # seconds: a smoke test (CI)
+
+The training step is the same on both sides: Embedding -> 2-layer recurrent stack ->
+Linear, mean softmax cross-entropy, backward through the window with the state carried
+from the previous window (truncated BPTT), global-norm clipping, plain SGD, float32, the
+same initial weights and the same token windows (so the two losses must agree, which
+the table checks). Each configuration runs in a fresh pair of worker processes, one per
+framework; the repeats alternate between them (rnnlab then torch, torch then rnnlab, ...)
+so that machine noise hits both alike, and the median of the repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PTB = HERE.parent.parent / "shared" / "data" / "ptb" / "ptb.train.txt"
+
+# name: (cell, vocab, hidden, batch, bptt, data, target ratio)
+CONFIGS: dict[str, tuple[str, int, int, int, int, str, float]] = {
+    "char-small": ("lstm", 65, 128, 50, 50, "char", 1.5),
+    "char-large": ("lstm", 65, 512, 50, 50, "char", 1.0),
+    "ptb-small": ("lstm", 10000, 200, 20, 20, "word", 1.0),
+    "ptb-medium": ("lstm", 10000, 650, 20, 35, "word", 1.0),
+    "gru-char-small": ("gru", 65, 128, 50, 50, "char", 1.0),
+    "rnn-char-small": ("rnn", 65, 128, 50, 50, "char", 1.0),
+    "generate": ("lstm", 65, 512, 1, 1, "char", 10.0),  # batch 1, one token per step
+}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def config(name: str, ptb: str) -> dict[str, Any]:
+    cell, vocab, hidden, batch, bptt, data, target = CONFIGS[name]
+    return {"name": name, "cell": cell, "vocab": vocab, "hidden": hidden, "batch": batch,
+            "bptt": bptt, "layers": 2, "data": data, "ptb": ptb, "lr": 1.0, "clip": 0.25,
+            "kind": "generate" if name == "generate" else "train", "target": target}
+
+
+def train_flops(cfg: dict[str, Any]) -> float:
+    """Matmul FLOPs of one training step (forward, input and weight gradients: 3x forward)."""
+    rows, H, GH = cfg["batch"] * cfg["bptt"], cfg["hidden"], GATES[cfg["cell"]] * cfg["hidden"]
+    per_layer = 2 * rows * GH * (H + H)  # input projection (embed = hidden) + recurrent
+    return 3 * (cfg["layers"] * per_layer + 2 * rows * H * cfg["vocab"])
+
+
+class Worker:
+    """A benchmark worker process (worker.py) for one framework."""
+
+    def __init__(self, framework: str, threads: int) -> None:
+        self.framework = framework
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "worker.py"), framework, str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, op: str, **kw: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.framework} worker died during {op!r}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        if self.proc.poll() is None:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def measure(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Interleaved repeats of one configuration; tokens/s medians and peak memory per side."""
+    workers = [Worker("rnnlab", args.threads), Worker("torch", args.threads)]
+    try:
+        for w in workers:
+            w.ask("setup", config=cfg)
+        gen = cfg["kind"] == "generate"
+        unit = args.tokens if gen else args.steps * cfg["batch"] * cfg["bptt"]
+        for w in workers:  # warm-up: first-touch of buffers, BLAS thread start-up
+            w.ask("generate", tokens=max(args.tokens // 10, 1)) if gen else w.ask(
+                "train", steps=args.warmup)
+        speed: dict[str, list[float]] = {w.framework: [] for w in workers}
+        loss: dict[str, list[float]] = {w.framework: [] for w in workers}
+        for r in range(args.repeats):
+            for w in workers if r % 2 == 0 else workers[::-1]:
+                reply = w.ask("generate", tokens=args.tokens) if gen else w.ask(
+                    "train", steps=args.steps)
+                speed[w.framework].append(unit / reply["seconds"])
+                loss[w.framework].append(reply.get("loss", float("nan")))
+        row = {"config": cfg["name"], "target": cfg["target"]}
+        for w in workers:
+            row[f"{w.framework}_tok_s"] = statistics.median(speed[w.framework])
+            row[f"{w.framework}_peak_mib"] = w.ask("peak")["peak_mib"]
+        row["ratio"] = row["rnnlab_tok_s"] / row["torch_tok_s"]
+        if not gen:  # same weights, same windows: the same losses, up to float32 rounding
+            row["loss_rel_diff"] = max(abs(a - b) / abs(b) for a, b in
+                                       zip(loss["rnnlab"], loss["torch"], strict=True))
+            row["rnnlab_gflops"] = train_flops(cfg) * row["rnnlab_tok_s"] / unit * args.steps / 1e9
+            row["torch_gflops"] = train_flops(cfg) * row["torch_tok_s"] / unit * args.steps / 1e9
+        if cfg["name"] == "ptb-medium" or args.peak:
+            row["matmul_peak_gflops"] = workers[0].ask("matmul_peak")["gflops"]
+        return row
+    finally:
+        for w in workers:
+            w.close()
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| config | rnnlab tok/s | torch tok/s | ratio | target | rnnlab MiB | torch MiB "
+             "| loss diff |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        diff = f"{r['loss_rel_diff']:.1e}" if "loss_rel_diff" in r else "-"
+        ok = "" if r["ratio"] >= r["target"] else " (below)"
+        lines.append(f"| {r['config']} | {r['rnnlab_tok_s']:,.0f} | {r['torch_tok_s']:,.0f} | "
+                     f"{r['ratio']:.2f}x{ok} | {r['target']:.1f}x | {r['rnnlab_peak_mib']:.0f} | "
+                     f"{r['torch_peak_mib']:.0f} | {diff} |")
+    for r in rows:
+        if "matmul_peak_gflops" in r and "rnnlab_gflops" in r:
+            peak = r["matmul_peak_gflops"]
+            lines.append(
+                f"\nEfficiency at {r['config']}: rnnlab {r['rnnlab_gflops']:.0f} GFLOP/s = "
+                f"{100 * r['rnnlab_gflops'] / peak:.0f}% of NumPy's float32 matmul peak here "
+                f"({peak:.0f} GFLOP/s); PyTorch {r['torch_gflops']:.0f} GFLOP/s = "
+                f"{100 * r['torch_gflops'] / peak:.0f}%.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", nargs="+", choices=list(CONFIGS), help="these configurations")
+    p.add_argument("--threads", type=int, default=2, help="threads for each framework")
+    p.add_argument("--repeats", type=int, default=5, help="alternating repeats per side")
+    p.add_argument("--steps", type=int, default=10, help="training steps per repeat")
+    p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
+    p.add_argument("--tokens", type=int, default=1000, help="generated tokens per repeat")
+    p.add_argument("--ptb", default=str(PTB), help="PTB training text (else Zipf ids)")
+    p.add_argument("--peak", action="store_true", help="measure the matmul peak everywhere")
+    p.add_argument("--quick", action="store_true", help="smoke test: tiny counts")
+    p.add_argument("--json", help="also write the rows to this file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats, args.steps, args.warmup, args.tokens = 2, 1, 1, 20
+    rows = []
+    for name in args.only or list(CONFIGS):
+        rows.append(measure(config(name, args.ptb), args))
+        print(f"{name}: rnnlab {rows[-1]['rnnlab_tok_s']:,.0f} tok/s, torch "
+              f"{rows[-1]['torch_tok_s']:,.0f} tok/s, ratio {rows[-1]['ratio']:.2f}",
+              file=sys.stderr, flush=True)
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
