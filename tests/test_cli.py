@@ -95,6 +95,8 @@ def test_existing_run_folder_is_not_overwritten(trained, corpus):
         (["train", "--data", "/no/such/file.txt"], ["/no/such/file.txt"]),
         (["sample", "--checkpoint", "/no/such/run"], ["/no/such/run"]),
         (["train", "--resume", "/no/such/run"], ["/no/such/run"]),
+        (["train", "--resume", "/no/such/run", "--lr", "0.1"], ["--lr", "cannot change"]),
+        (["train", "--eval-batch-size", "0"], ["--eval-batch-size"]),
     ],
 )
 def test_bad_flags_and_paths(args, words, tmp_path):

@@ -168,3 +168,46 @@ def test_bad_arguments_raise_before_iterating(model, kw, word):
     with pytest.raises(ValueError, match=word):
         sample(model, args.pop("prime"), args.pop("length"), rng=np.random.default_rng(0),
                **args)
+
+
+# ------------------------------------------------- small vocabulary: table lookups
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_input_table_gives_the_same_logits_and_state(cell):
+    """V <= E: forward_last with input_table() equals the embedding-then-projection path."""
+    rng = np.random.default_rng(5)
+    m = LanguageModel(6, cell=cell, embed_size=9, hidden_size=7, num_layers=2,
+                      init_range=0.8, dtype=np.float64, rng=rng)  # every bias non-zero
+    m.eval()
+    ids = rng.integers(0, 6, size=(4, 3))
+    state = m.init_state(3)
+    state = tuple(s + 0.3 for s in state) if cell == "lstm" else state + 0.3
+    want, want_state = m.forward_last(ids, state)
+    got, got_state = m.forward_last(ids, state, table=m.input_table())
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    pairs = zip(got_state, want_state, strict=True) if cell == "lstm" else [(got_state,
+                                                                             want_state)]
+    for g, w in pairs:
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_sampling_with_a_small_vocabulary_uses_the_table_and_matches_greedy():
+    m = LanguageModel(5, cell="lstm", embed_size=8, hidden_size=6, num_layers=2,
+                      init_range=1.0, dtype=np.float64, rng=np.random.default_rng(2))
+    got = list(sample(m, [1, 2], 25, greedy=True, rng=np.random.default_rng(0)))
+    assert got == manual_greedy(m, [1, 2], 25)
+
+
+def test_input_table_refuses_training_mode_and_bad_ids():
+    m = LanguageModel(5, embed_size=8, hidden_size=6, dtype=np.float64,
+                      rng=np.random.default_rng(2))
+    table = m.input_table()
+    with pytest.raises(ValueError, match="eval"):
+        m.forward_last(np.zeros((1, 1), dtype=np.int64), table=table)
+    m.eval()
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        m.forward_last(np.full((1, 1), -1), table=table)
+    m.forward_last(np.zeros((1, 1), dtype=np.int64), table=table)
+    with pytest.raises(ValueError, match="before forward"):
+        m.rnn.backward(np.zeros((1, 1, 6)))

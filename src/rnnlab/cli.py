@@ -116,6 +116,7 @@ def _add_train(sub: Any) -> None:
     a("--decay-after", type=NONNEG_INT, help="zaremba: epochs at constant lr")
     a("--clip", type=NONNEG_FLOAT, help="max global gradient L2 norm (0: off)")
     a("--eval-every", type=NONNEG_INT, help="steps between evaluations (0: epoch ends)")
+    a("--eval-batch-size", type=POS_INT, help="parallel streams when validating (32)")
     a("--seed", type=NONNEG_INT)
     a("--dtype", choices=("float32", "float64"))
     a("--threads", type=POS_INT, help="BLAS threads")

@@ -20,7 +20,7 @@ CONFIG_FLAGS = (
     "data", "val_data", "level", "max_vocab", "min_freq", "cell", "layers", "hidden", "embed",
     "dropout", "tie_weights", "init_range", "batch_size", "bptt", "epochs", "max_steps",
     "time_budget", "optimizer", "lr", "schedule", "lr_decay", "decay_after", "clip",
-    "eval_every", "seed", "dtype", "threads", "out", "split",
+    "eval_every", "seed", "dtype", "threads", "out", "split", "eval_batch_size",
 )
 EXTENDABLE = ("epochs", "max_steps", "time_budget")  # may be raised when resuming
 
@@ -39,6 +39,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
     if args.resume:
+        fixed = sorted(set(given) - set(EXTENDABLE))
+        if fixed:
+            from rnnlab.cli import UsageError
+
+            raise UsageError(f"--{fixed[0].replace('_', '-')} cannot change when resuming (only "
+                             "--epochs, --max-steps, --time-budget can): drop it, or start a "
+                             "new run with --out")
         run = Run.resume(args.resume)
         for k in EXTENDABLE:
             if k in given:

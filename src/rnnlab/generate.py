@@ -84,7 +84,11 @@ def _generate(model: LanguageModel, prime: Array, length: int, greedy: bool, sto
     try:
         if length == 0:
             return
-        logits, state = model.forward_last(prime.reshape(-1, 1))  # (1, V) after the prime
+        # Small vocabulary: look up each token's first-layer input projection (see
+        # LanguageModel.input_table) rather than multiply by W_ih0 at every token.
+        small = model.vocab_size <= model.embedding.embedding_dim
+        table = model.input_table() if small else None  # (V, gates*H)
+        logits, state = model.forward_last(prime.reshape(-1, 1), table=table)  # (1, V)
         token = np.empty((1, 1), dtype=np.int64)  # the fed-back id; reused every step
         probs = np.empty(logits.shape[-1], dtype=np.float64)  # (V,) reused every step
         for i in range(length):
@@ -95,7 +99,7 @@ def _generate(model: LanguageModel, prime: Array, length: int, greedy: bool, sto
             yield v
             if i + 1 < length:  # the last token needs no step of its own
                 token[0, 0] = v
-                logits, state = model.forward_last(token, state)
+                logits, state = model.forward_last(token, state, table=table)
     finally:
         model.train(was_training)
 

@@ -99,14 +99,33 @@ class LanguageModel(Module):
         y, state = self._features(ids, state)
         return self.decoder.forward(self.output_dropout.forward(y)), state
 
-    def forward_last(self, ids: Array, state: State = None) -> tuple[Array, State]:
+    def forward_last(
+        self, ids: Array, state: State = None, *, table: Array | None = None
+    ) -> tuple[Array, State]:
         """Logits of the last step only, ``(N, V)``, and the final state (for generation).
 
         The decoder runs on one row per sequence instead of T: reading a long prompt costs
         no (T, N, V) output. The caches are not those of a full forward: no ``backward``.
+        ``table``: :meth:`input_table`'s result (eval mode only); a row lookup then replaces
+        the embedding and the first layer's input projection.
         """
-        y, state = self._features(ids, state)
+        if table is None:
+            y, state = self._features(ids, state)
+        else:
+            if self.training:
+                raise ValueError("table skips the embedding dropout: call model.eval() first")
+            self.embedding.check_ids(ids)
+            y, state = self.rnn.forward_projected(table[ids], state)  # (T, N, gates*H) rows
         return self.decoder.forward(self.output_dropout.forward(y[-1])), state
+
+    def input_table(self) -> Array:
+        """(V, gates*H): ``W_emb W_ih0^T + b``, every token's first-layer input projection.
+
+        Embedding and projection are both linear, so for token v the row ``table[v]`` is what
+        ``x_t W_ih^T + b`` computes from its embedding: one (gates*H,) read per generated
+        token instead of a (gates*H, E) matrix-vector product. Worth it when V <= E.
+        """
+        return self.rnn.input_table(self.embedding.weight.value)
 
     def _features(self, ids: Array, state: State) -> tuple[Array, State]:
         """The top layer's outputs y (T, N, H) before the output dropout, and the state."""

@@ -50,6 +50,12 @@ class Embedding(Module):
         self._cache: Array | None = None
 
     def forward(self, ids: Array) -> Array:
+        self.check_ids(ids)
+        self._cache = ids
+        return self.weight.value[ids]  # (..., E)
+
+    def check_ids(self, ids: Array) -> None:
+        """Raise a ValueError unless ``ids`` is an integer array of ids in [0, V)."""
         if not hasattr(ids, "dtype") or not hasattr(ids, "shape"):
             raise ValueError(f"ids must be an integer array, got {type(ids).__name__}")
         if not np.issubdtype(ids.dtype, np.integer):
@@ -61,8 +67,6 @@ class Embedding(Module):
                 raise ValueError(
                     f"ids must lie in [0, {self.num_embeddings}) (num_embeddings), got id {bad}"
                 )
-        self._cache = ids
-        return self.weight.value[ids]  # (..., E)
 
     def backward(self, dy: Array) -> None:
         if self._cache is None:

@@ -27,9 +27,9 @@ class SoftmaxCrossEntropy(Module):
     Subtracting the row maximum makes every exponent <= 0, so nothing overflows. With no
     counted position the loss is 0.0 and the gradient is zero (not NaN).
 
-    The probabilities are computed in place in one (M, C) buffer, and ``backward`` turns
-    that same buffer into ``dz``: at a vocabulary of 10000 each (M, C) temporary is large.
-    So ``backward`` can run once per ``forward``.
+    The exponentials are computed in place in one (M, C) buffer, and ``backward`` turns
+    that same buffer into ``dz`` (normalising and scaling in one pass): at a vocabulary of
+    10000 each (M, C) pass is costly. So ``backward`` can run once per ``forward``.
 
     After each forward, ``last_loss_sum`` (float64 sum over counted positions) and
     ``last_count`` (K) let evaluation code form exact per-token means over many batches.
@@ -96,18 +96,17 @@ class SoftmaxCrossEntropy(Module):
                     f"{self.ignore_index}, got target {lo if lo < 0 else hi}"
                 )
 
-        probs = empty(Z.shape, Z.dtype, xp)  # (M, C): the one buffer, reused by backward
-        xp.subtract(Z, Z.max(axis=1, keepdims=True), out=probs)  # shifted logits s <= 0
-        s_t = probs[rows, t_k]  # (K,) target's shifted logit, read before exp overwrites it
-        xp.exp(probs, out=probs)
-        sums = probs.sum(axis=1, keepdims=True)  # (M, 1)
-        probs /= sums
+        exps = empty(Z.shape, Z.dtype, xp)  # (M, C): the one buffer, reused by backward
+        xp.subtract(Z, Z.max(axis=1, keepdims=True), out=exps)  # shifted logits s <= 0
+        s_t = exps[rows, t_k]  # (K,) target's shifted logit, read before exp overwrites it
+        xp.exp(exps, out=exps)  # exp(s); p = exp(s) / sums is formed in backward, in one pass
+        sums = exps.sum(axis=1, keepdims=True)  # (M, 1)
         losses = xp.log(sums[rows, 0]) - s_t  # (K,) -log p_t = log sum_j exp(s_j) - s_t
 
         # float64 accumulation: the sum may span a whole corpus via last_loss_sum.
         self.last_loss_sum = float(losses.sum(dtype=np.float64))
         self.last_count = int(rows.size)
-        self._cache = (probs, rows, t_k, counted, tuple(logits.shape))
+        self._cache = (exps, sums, rows, t_k, counted, tuple(logits.shape))
         return self.last_loss_sum / self.last_count if self.last_count else 0.0
 
     def backward(self, dloss: float = 1.0) -> Array:
@@ -116,14 +115,15 @@ class SoftmaxCrossEntropy(Module):
             raise RuntimeError(
                 "SoftmaxCrossEntropy.backward needs a forward first (and runs once per forward)"
             )
-        probs, rows, t_k, counted, shape = self._cache
-        self._cache = None  # the buffer becomes dz below, so the probabilities are gone
-        dZ = probs  # (M, C)
+        exps, sums, rows, t_k, counted, shape = self._cache
+        self._cache = None  # the buffer becomes dz below, so the exponentials are gone
+        dZ = exps  # (M, C)
         if rows.size == 0:
             dZ[...] = 0
             return dZ.reshape(shape)
-        dZ[rows, t_k] -= 1  # rows are distinct, so plain fancy-index assignment is exact
-        dZ *= dZ.dtype.type(dloss / rows.size)
+        scale = dloss / rows.size
+        dZ *= (scale / sums).astype(dZ.dtype)  # (M, C) * (M, 1): scale * p, in one pass
+        dZ[rows, t_k] -= dZ.dtype.type(scale)  # rows are distinct: fancy indexing is exact
         if counted is not None and rows.size < counted.size:
             dZ[~counted] = 0
         return dZ.reshape(shape)  # (..., C)

@@ -139,16 +139,46 @@ class Recurrent(Module):
             raise ValueError(f"x has {D} features per step but input_size is {self.input_size}")
         if return_cells and not self.has_cell:
             raise ValueError(f"return_cells=True needs cell states: {type(self).__name__} has none")
+        return self._forward(x, None, state, lengths, return_cells)
+
+    def input_table(self, E: Array) -> Array:
+        """(V, gates*H): layer 0's input projection ``E W_ih^T + b`` of every row of E (V, D).
+
+        For generation at batch 1 from a small vocabulary: with E the embedding matrix,
+        row v is exactly what the input projection computes for token v, so a lookup replaces
+        a (gates*H, D) matrix-vector product per token. Pass the rows to forward_projected.
+        """
+        G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
+        b = self._input_bias(0)
+        return G if b is None else G + b
+
+    def forward_projected(self, gates0: Array, state: State = None) -> tuple[Any, State]:
+        """``forward`` with layer 0's input projection given, (T, N, gates*H); no backward.
+
+        Inference only (see input_table): the input x itself is never seen, so no gradient
+        can be formed, and backward raises until the next ``forward``.
+        """
+        check_array("gates0", gates0, self.dtype, 3)
+        if gates0.shape[2] != self.gates * self.hidden_size:
+            raise ValueError(f"gates0 must have {self.gates * self.hidden_size} columns "
+                             f"(gates * hidden_size), got shape {tuple(gates0.shape)}")
+        y, state = self._forward(None, gates0, state, None, False)
+        self._cache = None
+        return y, state
+
+    def _forward(self, x: Array | None, gates0: Array | None, state: State, lengths: Any,
+                 return_cells: bool) -> tuple[Any, State]:
+        T, N = (x if x is not None else gates0).shape[:2]  # type: ignore[union-attr]
         states0 = split_state(self, state, N)
         mask = length_mask(lengths, T, N, self.xp)
         drops: list[Array | None] = []
         inp, finals = x, []
         for k in range(self.num_layers):
-            drop = self._dropout_mask(k, inp.shape)
+            drop = self._dropout_mask(k, (T, N, self.hidden_size))
             if drop is not None:
                 inp = inp * drop  # (T, N, H) inverted dropout between layers
             drops.append(drop)
-            self._forward_layer(k, inp, states0[k], mask)
+            self._forward_layer(k, inp, states0[k], mask, gates0 if k == 0 else None)
             finals.append(self._final_state(k, T))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
         self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells}
@@ -158,15 +188,19 @@ class Recurrent(Module):
         return y, join_state(self, finals)
 
     def _forward_layer(
-        self, k: int, x: Array, state0: tuple[Array, ...], mask: Array | None
+        self, k: int, x: Array | None, state0: tuple[Array, ...], mask: Array | None,
+        gates0: Array | None = None,
     ) -> None:
-        T, N, D = x.shape
-        W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
+        T, N = (x if x is not None else gates0).shape[:2]  # type: ignore[union-attr]
         G = self._buffer(k, "gates", (T, N, self.gates * self.hidden_size))
-        self.xp.matmul(x.reshape(T * N, D), W_ih.T, out=G.reshape(T * N, -1))
-        b = self._input_bias(k)
-        if b is not None:
-            G += b
+        if gates0 is not None:  # given (forward_projected): x W_ih^T + b was looked up
+            G[...] = gates0
+        else:
+            W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
+            self.xp.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
+            b = self._input_bias(k)
+            if b is not None:
+                G += b
         names = ("h", "c") if self.has_cell else ("h",)
         for name, s0 in zip(names, state0, strict=True):
             self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
