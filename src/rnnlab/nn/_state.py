@@ -59,17 +59,3 @@ def add_output_grad(dstate: tuple[Array, ...], dh: Array, dc: Array | None) -> t
     if len(dstate) == 1:
         return (dstate[0] + dh,)
     return (dstate[0] + dh, dstate[1] if dc is None else dstate[1] + dc)
-
-
-def by_age(g: Array, A: int) -> Array:
-    """(T, N, H) -> (T, A, N, H) with everything at age 0 (a stream just born)."""
-    out = np.zeros((g.shape[0], A, *g.shape[1:]), dtype=g.dtype)
-    out[:, 0] = g
-    return out
-
-
-def age(s: Array) -> Array:
-    """Streams one step older: age a -> a + 1; the oldest has gone its k steps and is dropped."""
-    out = np.zeros_like(s)
-    out[1:] = s[:-1]
-    return out

@@ -46,7 +46,7 @@ class SoftmaxCrossEntropy(Module):
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.last_loss_sum = 0.0
         self.last_count = 0
-        self._cache: tuple[Array, Array, Array, Array | None, tuple[int, ...]] | None = None
+        self._cache: tuple[Array, Array, Array, Array, Array | None, tuple[int, ...]] | None = None
 
     def _check_inputs(self, logits: Array, targets: Array, mask: Array | None) -> None:
         if not hasattr(logits, "shape") or not hasattr(logits, "dtype"):

@@ -16,12 +16,8 @@ backward, per layer k (reverse order):
 Variable lengths: past a sequence's end the state is held (copied from the previous
 step) and the output is zero, so its final state is its state at its own last step.
 
-Truncation (``backward(..., truncate=k)``): the gradient arriving at step t (from the
-output, or the final state at t = T-1) flows back through at most k earlier steps. The
-backward loop then carries one gradient "stream" per age 0..k, shape (k+1, N, H): every
-stream goes through the step's equations at once (they broadcast over the leading axis),
-and after each step the streams age by one and the oldest is dropped. Layers below get
-the input gradient per age, so the limit is counted from the step of the loss.
+Truncation (``backward(..., truncate=k)``): the gradient arriving at step t flows back
+through at most k earlier steps; ``_truncate.py`` explains the per-age gradient streams.
 """
 
 from __future__ import annotations
@@ -34,13 +30,12 @@ import numpy as np
 from rnnlab._array import Array, check_array, check_float_dtype, empty, uniform, zeros
 from rnnlab.nn._state import (
     add_output_grad,
-    age,
-    by_age,
     join_state,
     length_mask,
     masked_output,
     split_state,
 )
+from rnnlab.nn._truncate import by_age, truncated_loop
 from rnnlab.nn.dropout import dropout_mask
 from rnnlab.nn.module import Module, Parameter
 
@@ -182,7 +177,7 @@ class Recurrent(Module):
             finals.append(self._final_state(k, T))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
         self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells}
-        y = masked_output(self._buffers[-1]["h"][1:], mask)
+        y: Any = masked_output(self._buffers[-1]["h"][1:], mask)
         if return_cells:
             y = (y, masked_output(self._buffers[-1]["c"][1:], mask))
         return y, join_state(self, finals)
@@ -195,7 +190,7 @@ class Recurrent(Module):
         G = self._buffer(k, "gates", (T, N, self.gates * self.hidden_size))
         if gates0 is not None:  # given (forward_projected): x W_ih^T + b was looked up
             G[...] = gates0
-        else:
+        elif x is not None:
             W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
             self.xp.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
             b = self._input_bias(k)
@@ -206,7 +201,8 @@ class Recurrent(Module):
             self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
         for name in self.step_buffers:
             self._buffer(k, name, (T, N, self.hidden_size))
-        self._buffers[k]["x"] = x  # kept by reference for dW_ih; not a copy
+        if x is not None:  # kept by reference for dW_ih; not a copy
+            self._buffers[k]["x"] = x
         for t in range(T):
             self._step_forward(k, t)
             if mask is not None:  # past its end a sequence keeps its state
@@ -276,20 +272,7 @@ class Recurrent(Module):
                 dstate = self._step_backward(k, t, dstate, dG[t], dGh[t])
             dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
         else:
-            A = truncate + 1
-            dstate = tuple(by_age(s[None], A)[0] for s in dstate)  # (A, N, H), age 0 only
-            g = empty((A, N, GH), self.dtype, self.xp)
-            gh = empty((A, N, GH), self.dtype, self.xp) if self.separate_hidden_grad else g
-            dx = zeros((T, A, N, W_ih.shape[1]), self.dtype, self.xp)
-            for t in reversed(range(T)):
-                dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
-                dstate = self._step_backward(k, t, dstate, g, gh)
-                g.sum(axis=0, out=dG[t])  # the weights see all streams together
-                if gh is not g:
-                    gh.sum(axis=0, out=dGh[t])
-                dx[t] = g @ W_ih  # (A, N, D) input gradient per age
-                dstate = tuple(age(s) for s in dstate)
-            dstate = tuple(s.sum(axis=0) for s in dstate)
+            dx, dstate = truncated_loop(self, k, dy, dcy, dstate, dG, dGh, truncate + 1)
         self._weight_grads(k, dG, dGh)
         return dx, dstate
 
