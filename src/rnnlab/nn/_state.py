@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab._array import Array, check_array, zeros
+from rnnlab._array import Array, check_array, empty, zeros
 
 
 def split_state(
@@ -32,9 +32,16 @@ def split_state(
                              f"got {tuple(s.shape)}")
     return [tuple(s[k] for s in arrays) for k in range(L)]
 
+
 def join_state(layer: Any, per_layer: list[tuple[Array, ...]]) -> Any:
-    stacked = tuple(layer.xp.stack([s[i] for s in per_layer]) for i in range(len(per_layer[0])))
-    return stacked if layer.has_cell else stacked[0]
+    """Per-layer (h,) or (h, c) -> h or (h, c), each (L, N, H): fresh arrays, not buffers."""
+    stacked = []
+    for i in range(len(per_layer[0])):
+        out = empty((len(per_layer), *per_layer[0][i].shape), layer.dtype, layer.xp)
+        for k, s in enumerate(per_layer):  # a plain copy per layer: cheaper than stack at N=1
+            out[k] = s[i]
+        stacked.append(out)
+    return tuple(stacked) if layer.has_cell else stacked[0]
 
 
 def length_mask(lengths: Any, T: int, N: int, xp: Any = np) -> Array | None:
