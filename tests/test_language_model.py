@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from torch_parity import TOL, assert_close
 
 from rnnlab import gradcheck
 from rnnlab.models import LanguageModel
@@ -102,7 +103,6 @@ try:
 except ImportError:  # the gradient checks above still run
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch (the test oracle) not installed")
-TOL = {np.float64: 1e-9, np.float32: 1e-4}  # absolute; every compared value is O(1)
 
 
 def torch_twin(model):
@@ -124,13 +124,6 @@ def torch_twin(model):
 def run_torch(tmod, ids, state):
     y, state = tmod.rnn(tmod.embedding(torch.from_numpy(ids)), state)
     return tmod.decoder(y), state
-
-
-def assert_close(name, ours, theirs, dtype):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs torch {theirs.shape}"
-    assert ours.dtype == dtype, f"{name}: dtype {ours.dtype}"
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL[dtype], err_msg=name)
 
 
 def assert_param_grads(model, tmod, dtype):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch_parity import TOL, assert_close
 
 from rnnlab import GRU, LSTM, RNN
 from rnnlab.torch_compat import export_params, import_params
@@ -19,7 +20,6 @@ torch = pytest.importorskip("torch")
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
 DTYPES = [np.float64, np.float32]
-TOL = {np.float64: 1e-9, np.float32: 1e-4}  # absolute; every compared value is O(1)
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]  # torch.nn has each of these
 ALL_CELLS = [*CELLS, "lstm_peephole"]  # and this one only through RefLSTM
@@ -180,13 +180,6 @@ def torch_reference(layer, x, state, lengths, drops=(), *, ref=False):
 
 def leaves(obj):
     return list(obj) if isinstance(obj, (tuple, list)) else [obj]
-
-
-def assert_close(name, ours, theirs, dtype):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs torch {theirs.shape}"
-    assert ours.dtype == dtype, f"{name}: dtype {ours.dtype}, expected {np.dtype(dtype)}"
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL[dtype], err_msg=name)
 
 
 def random_state(layer, N, rng):

@@ -49,3 +49,15 @@ def check_array(name: str, x: Any, dtype: np.dtype, ndim: int) -> None:
             f"{name} has dtype {x.dtype} but the layer is {dtype}: "
             f"cast it with .astype(numpy.{dtype}) or build the layer with dtype=numpy.{x.dtype}"
         )
+
+
+def check_sizes(**sizes: Any) -> None:
+    """Raise a ValueError naming the first size that is not a positive integer."""
+    for name, v in sizes.items():
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def check_rng(rng: Any) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")

@@ -66,3 +66,13 @@ def add_output_grad(dstate: tuple[Array, ...], dh: Array, dc: Array | None) -> t
     if len(dstate) == 1:
         return (dstate[0] + dh,)
     return (dstate[0] + dh, dstate[1] if dc is None else dstate[1] + dc)
+
+
+def grad_or_zeros(layer: Any, name: str, g: Any, shape: tuple[int, ...]) -> Array:
+    """An upstream gradient checked against ``shape`` (None: zeros of that shape)."""
+    if g is None:
+        return zeros(shape, layer.dtype, layer.xp)
+    check_array(name, g, layer.dtype, len(shape))
+    if g.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(g.shape)}")
+    return g

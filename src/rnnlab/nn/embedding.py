@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rnnlab._array import Array, check_array, check_float_dtype
+from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes
 from rnnlab.nn.module import Module, Parameter
 
 
@@ -35,11 +35,8 @@ class Embedding(Module):
         dtype: DTypeLike = np.float32,
         rng: np.random.Generator,
     ) -> None:
-        for name, size in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{name} must be a positive integer, got {size!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        check_rng(rng)
         self.xp = np
         self.dtype = check_float_dtype(dtype)
         self.num_embeddings = int(num_embeddings)

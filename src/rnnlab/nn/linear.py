@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rnnlab._array import Array, check_array, check_float_dtype, uniform
+from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
 from rnnlab.nn.module import Module, Parameter
 
 
@@ -38,11 +38,8 @@ class Linear(Module):
         dtype: DTypeLike = np.float32,
         rng: np.random.Generator,
     ) -> None:
-        for name, size in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{name} must be a positive integer, got {size!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        check_sizes(in_features=in_features, out_features=out_features)
+        check_rng(rng)
         self.xp = np
         self.dtype = check_float_dtype(dtype)
         self.in_features = int(in_features)

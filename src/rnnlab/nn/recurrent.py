@@ -27,9 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab._array import Array, check_array, check_float_dtype, empty, uniform, zeros
+from rnnlab._array import (
+    Array,
+    check_array,
+    check_float_dtype,
+    check_rng,
+    check_sizes,
+    empty,
+    uniform,
+)
 from rnnlab.nn._state import (
     add_output_grad,
+    grad_or_zeros,
     join_state,
     length_mask,
     masked_output,
@@ -61,14 +70,10 @@ class Recurrent(Module):
         dtype: Any = np.float32,
         rng: np.random.Generator,
     ) -> None:
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
+        check_rng(rng)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.dropout = bias, float(dropout)
         self.dtype = check_float_dtype(dtype)
@@ -234,8 +239,8 @@ class Recurrent(Module):
         c = self._cache
         T, N, H = c["T"], c["N"], self.hidden_size
         dy, dcy = dy if c["cells"] else (dy, None)
-        dy = self._check_grad("dy", dy, (T, N, H))
-        dcy = self._check_grad("dy (cells)", dcy, (T, N, H)) if c["cells"] else None
+        dy = grad_or_zeros(self, "dy", dy, (T, N, H))
+        dcy = grad_or_zeros(self, "dy (cells)", dcy, (T, N, H)) if c["cells"] else None
         dstates = split_state(self, dstate, N, what="dstate")
         if c["mask"] is not None:  # y is zero past each end: no gradient enters there
             dy = dy * c["mask"]
@@ -324,12 +329,3 @@ class Recurrent(Module):
         if k == 0 or self.dropout == 0.0 or not self.training:
             return None
         return dropout_mask(self.rng, self.dropout, shape, self.dtype, self.xp)
-
-    def _check_grad(self, name: str, g: Any, shape: tuple[int, ...]) -> Array:
-        if g is None:
-            return zeros(shape, self.dtype, self.xp)
-        check_array(name, g, self.dtype, len(shape))
-        if g.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {tuple(g.shape)}")
-        return g
-
