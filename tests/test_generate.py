@@ -208,6 +208,5 @@ def test_input_table_refuses_training_mode_and_bad_ids():
     m.eval()
     with pytest.raises(ValueError, match=r"\[0, 5\)"):
         m.forward_last(np.full((1, 1), -1), table=table)
-    m.forward_last(np.zeros((1, 1), dtype=np.int64), table=table)
-    with pytest.raises(ValueError, match="before forward"):
-        m.rnn.backward(np.zeros((1, 1, 6)))
+    logits, _ = m.forward_last(np.zeros((1, 1), dtype=np.int64), table=table)
+    assert logits.shape == (1, 5)

@@ -16,9 +16,13 @@ CELLS = ["rnn", "lstm", "gru"]
 V, E, H, L, T, N = 7, 4, 4, 2, 3, 2
 
 
-def make_model(cell="lstm", *, tie=False, dropout=0.0, dtype=np.float64, seed=0, **kw):
+# embed = hidden = 8 >= V: the embedding is fused into layer 0 (LanguageModel's table)
+SIZES = pytest.mark.parametrize("size", [E, 8], ids=["gather", "table"])
+
+
+def make_model(cell="lstm", *, tie=False, dropout=0.0, dtype=np.float64, seed=0, size=E, **kw):
     """A small model with every parameter ~ U(-0.5, 0.5): non-zero, of order one."""
-    return LanguageModel(V, cell=cell, embed_size=E, hidden_size=H, num_layers=L,
+    return LanguageModel(V, cell=cell, embed_size=size, hidden_size=size, num_layers=L,
                          dropout=dropout, tie_weights=tie, init_range=0.5, dtype=dtype,
                          rng=np.random.default_rng(seed), **kw)
 
@@ -28,7 +32,7 @@ def random_ids(seed=1, shape=(T, N)):
 
 
 def random_state(model, rng):
-    shape = (L, N, H)
+    shape = (L, N, model.rnn.hidden_size)
     if model.cell == "lstm":
         return rng.standard_normal(shape), rng.standard_normal(shape)
     return rng.standard_normal(shape)
@@ -51,12 +55,14 @@ def worst(errors):
 # ---------------------------------------------------------------- gradient checks
 
 
+@SIZES
 @pytest.mark.parametrize("dropout", [0.0, 0.4])
 @pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_gradcheck_forward_backward(cell, tie, dropout):
+def test_gradcheck_forward_backward(cell, tie, dropout, size):
     """Every parameter and the initial state, through the logits and the final state."""
-    model = make_model(cell, tie=tie, dropout=dropout)
+    model = make_model(cell, tie=tie, dropout=dropout, size=size)
+    assert model.looks_up_inputs() == (size == 8 and dropout == 0)
     rng = np.random.default_rng(2)
     ids, state0 = random_ids(), random_state(model, rng)
     parts = as_parts(state0)
@@ -76,11 +82,12 @@ def test_gradcheck_forward_backward(cell, tie, dropout):
     assert err <= 1e-6, f"{name}: relative error {err:.2e}"
 
 
+@pytest.mark.parametrize(("size", "dropout"), [(E, 0.3), (8, 0.0)], ids=["gather", "table"])
 @pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_gradcheck_loss_path(cell, tie):
-    """loss() + backward_loss(): the mean cross-entropy's gradient, with dropout."""
-    model = make_model(cell, tie=tie, dropout=0.3)
+def test_gradcheck_loss_path(cell, tie, size, dropout):
+    """loss() + backward_loss(): the mean cross-entropy's gradient (with dropout, unfused)."""
+    model = make_model(cell, tie=tie, dropout=dropout, size=size)
     ids, targets = random_ids(1), random_ids(2)
     state0 = random_state(model, np.random.default_rng(4))
 
@@ -135,11 +142,13 @@ def assert_param_grads(model, tmod, dtype):
 
 
 @needs_torch
+@SIZES
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_torch_parity_loss(cell, tie, dtype):
-    model = make_model(cell, tie=tie, dtype=dtype)
+def test_torch_parity_loss(cell, tie, dtype, size):
+    model = make_model(cell, tie=tie, dtype=dtype, size=size)
+    assert model.looks_up_inputs() == (size == 8)
     tmod = torch_twin(model)
     ids, targets = random_ids(1, (5, 3)), random_ids(2, (5, 3))
     loss, state = model.loss(ids, targets)
@@ -159,9 +168,10 @@ def test_torch_parity_loss(cell, tie, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_torch_parity_forward_backward(cell, tie, dtype):
+@SIZES
+def test_torch_parity_forward_backward(cell, tie, dtype, size):
     """Given initial state, random upstream gradients on the logits and the final state."""
-    model = make_model(cell, tie=tie, dtype=dtype)
+    model = make_model(cell, tie=tie, dtype=dtype, size=size)
     rng = np.random.default_rng(7)
     ids = random_ids(3, (T, N))
     state0 = tuple(s.astype(dtype) for s in as_parts(random_state(model, rng)))

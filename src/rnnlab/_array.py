@@ -61,3 +61,15 @@ def check_sizes(**sizes: Any) -> None:
 def check_rng(rng: Any) -> None:
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator, e.g. np.random.default_rng(0)")
+
+
+def check_ids(ids: Any, n: int, what: str) -> None:
+    """Raise a ValueError unless ``ids`` is an integer array of ids in [0, n) (n: ``what``)."""
+    if not hasattr(ids, "dtype") or not hasattr(ids, "shape"):
+        raise ValueError(f"ids must be an integer array, got {type(ids).__name__}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must be an integer array, got dtype {ids.dtype}")
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"ids must lie in [0, {n}) ({what}), got id {lo if lo < 0 else hi}")

@@ -21,6 +21,18 @@ Backward runs the same chain in reverse; each layer adds its parameter gradients
     dx, ds0 = rnn.backward(dropout'(dy'), ds)               BPTT through all T steps
     dW_emb[ids] += dropout'(dx)                             scatter-add
 
+Small vocabularies (V <= E, e.g. characters): embedding and first input projection are
+both linear, so they fuse into one table of each token's projection, and the (T*N, E) @
+(E, gates*H) products of layer 0 (forward, dW_ih, dx) shrink to V rows instead of T*N::
+
+    table   = W_emb W_ih0^T + b                 (V, gates*H)   once per forward
+    G0      = table[ids]                        (T, N, gates*H) layer 0's input projection
+    dtable[v] = sum_{t,n : ids = v} dG0[t, n]   (V, gates*H)   one-hot (V, T*N) matmul
+    dW_ih0 += dtable^T W_emb,  dW_emb += dtable W_ih0
+
+It is used unless an embedding dropout is active (the table has none); the results are
+those of the unfused path up to rounding.
+
 Weight tying (Press & Wolf 2017; Inan et al. 2017) uses W_emb (V, E) as W_dec (V, H), so
 E must equal H; the one Parameter then receives both gradients (they simply add).
 """
@@ -34,6 +46,7 @@ from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype, zeros
 from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
+from rnnlab.nn.embedding import ONE_HOT_MAX, add_rows_at
 from rnnlab.nn.recurrent import Recurrent
 
 State = Any  # h (L, N, H) for "rnn" and "gru"; the pair (h, c) for "lstm"
@@ -89,6 +102,7 @@ class LanguageModel(Module):
         if self.tie_weights:  # one object: named_params lists it once, both grads add up
             self.decoder.weight = self.embedding.weight
         self.criterion = SoftmaxCrossEntropy()
+        self._looked_up: Array | None = None  # the ids of a fused forward (see the module doc)
         if self.init_range is not None:
             for p in self.named_params().values():  # a tied matrix is drawn once
                 p.value[...] = rng.uniform(-self.init_range, self.init_range, p.shape)
@@ -114,8 +128,7 @@ class LanguageModel(Module):
         else:
             if self.training:
                 raise ValueError("table skips the embedding dropout: call model.eval() first")
-            self.embedding.check_ids(ids)
-            y, state = self.rnn.forward_projected(table[ids], state)  # (T, N, gates*H) rows
+            y, state = self.rnn.forward_rows(table, ids, state)
         return self.decoder.forward(self.output_dropout.forward(y[-1])), state
 
     def input_table(self) -> Array:
@@ -127,11 +140,21 @@ class LanguageModel(Module):
         """
         return self.rnn.input_table(self.embedding.weight.value)
 
+    def looks_up_inputs(self) -> bool:
+        """Whether forward fuses the embedding into layer 0 (the module doc's table)."""
+        V, E = self.vocab_size, self.embedding.embedding_dim
+        dropped = self.training and self.embed_dropout.p > 0  # the table has no dropout
+        return V <= min(E, ONE_HOT_MAX) and not dropped  # dtable's one-hot matmul stays cheap
+
     def _features(self, ids: Array, state: State) -> tuple[Array, State]:
         """The top layer's outputs y (T, N, H) before the output dropout, and the state."""
         if getattr(ids, "ndim", None) != 2:
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
+        if self.looks_up_inputs():
+            self._looked_up = ids
+            return self.rnn.forward_rows(self.input_table(), ids, state)
+        self._looked_up = None
         x = self.embed_dropout.forward(self.embedding.forward(ids))  # (T, N, E)
         return self.rnn.forward(x, state)
 
@@ -143,7 +166,15 @@ class LanguageModel(Module):
         """
         dy = self.output_dropout.backward(self.decoder.backward(dlogits))  # (T, N, H)
         dx, dstate0 = self.rnn.backward(dy, dstate)  # (T, N, E)
-        self.embedding.backward(self.embed_dropout.backward(dx))
+        ids = self._looked_up
+        if ids is None:
+            self.embedding.backward(self.embed_dropout.backward(dx))
+            return dstate0
+        # dx is the gradient of the looked-up rows table[ids], (T, N, gates*H)
+        dtable = zeros((self.vocab_size, dx.shape[-1]), self.dtype, self.rnn.xp)
+        add_rows_at(dtable, ids, dx, self.rnn.xp)
+        E = self.embedding.weight
+        E.grad += self.rnn.input_table_backward(E.value, dtable)  # (V, E)
         return dstate0
 
     # --------------------------------------------------------------- training

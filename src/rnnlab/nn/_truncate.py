@@ -25,21 +25,23 @@ def truncated_loop(
     """Layer k's backward loop with A = k_trunc + 1 ages; fills dG, dGh (T, N, gates*H).
 
     dy, dcy: (T, A, N, H) output gradients by age. Returns dx (T, A, N, D) by age and the
-    gradient of the initial state (all ages that reached it, summed).
+    gradient of the initial state (all ages that reached it, summed). After forward_rows,
+    layer 0's "dx" is the gradient of its looked-up rows, (T, A, N, gates*H).
     """
     T, N, GH = dG.shape
+    rows = layer._buffers[k]["x"] is None
     W_ih = layer.weights[k]["weight_ih"].value  # (gates*H, D)
     dstate = tuple(by_age(s[None], A)[0] for s in dstate)  # (A, N, H), age 0 only
     g = empty((A, N, GH), layer.dtype, layer.xp)
     gh = empty((A, N, GH), layer.dtype, layer.xp) if layer.separate_hidden_grad else g
-    dx = zeros((T, A, N, W_ih.shape[1]), layer.dtype, layer.xp)
+    dx = zeros((T, A, N, GH if rows else W_ih.shape[1]), layer.dtype, layer.xp)
     for t in reversed(range(T)):
         dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
         dstate = layer._step_backward(k, t, dstate, g, gh)
         g.sum(axis=0, out=dG[t])  # the weights see all streams together
         if gh is not g:
             gh.sum(axis=0, out=dGh[t])
-        dx[t] = g @ W_ih  # (A, N, D) input gradient per age
+        dx[t] = g if rows else g @ W_ih  # (A, N, D) input gradient per age
         dstate = tuple(age(s) for s in dstate)
     return dx, tuple(s.sum(axis=0) for s in dstate)
 

@@ -5,8 +5,44 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes
+from rnnlab._array import (
+    Array,
+    ArrayModule,
+    check_array,
+    check_float_dtype,
+    check_ids,
+    check_rng,
+    check_sizes,
+    zeros,
+)
 from rnnlab.nn.module import Module, Parameter
+
+# add_rows_at: up to this many rows of `out`, the one-hot matmul wins (measured at V = 65,
+# 2500 x 512 rows: 0.9 ms against 4.1 ms for sort and reduceat; it costs 2*V*M*W FLOPs)
+ONE_HOT_MAX = 256
+
+
+def add_rows_at(out: Array, ids: Array, rows: Array, xp: ArrayModule = np) -> None:
+    """``out[v] += sum of rows[i] over all i with ids[i] = v``: a scatter-add, in place.
+
+    out: (V, W). ids: (...) ints in [0, V). rows: (..., W). ``out[ids] += rows`` would keep
+    only one row per repeated id, and np.add.at (the unbuffered scatter-add) is slow. For a
+    small V the sum is one matmul with the one-hot matrix, ``onehot (V, M) @ rows (M, W)``;
+    for a large V, sort the ids and sum each run of equal ones (np.add.reduceat).
+    """
+    V, W = out.shape
+    flat, rows = ids.reshape(-1), rows.reshape(-1, W)  # (M,), (M, W)
+    if flat.size == 0:
+        return
+    if V <= ONE_HOT_MAX:
+        onehot = zeros((V, flat.size), out.dtype, xp)  # (V, M)
+        onehot[flat, xp.arange(flat.size)] = 1
+        out += onehot @ rows  # (V, W)
+        return
+    order = xp.argsort(flat, kind="stable")  # (M,)
+    sorted_ids = flat[order]
+    starts = xp.flatnonzero(xp.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    out[sorted_ids[starts]] += xp.add.reduceat(rows[order], starts, axis=0)  # (U, W)
 
 
 class Embedding(Module):
@@ -53,17 +89,7 @@ class Embedding(Module):
 
     def check_ids(self, ids: Array) -> None:
         """Raise a ValueError unless ``ids`` is an integer array of ids in [0, V)."""
-        if not hasattr(ids, "dtype") or not hasattr(ids, "shape"):
-            raise ValueError(f"ids must be an integer array, got {type(ids).__name__}")
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"ids must be an integer array, got dtype {ids.dtype}")
-        if ids.size:
-            lo, hi = int(ids.min()), int(ids.max())
-            if lo < 0 or hi >= self.num_embeddings:
-                bad = lo if lo < 0 else hi
-                raise ValueError(
-                    f"ids must lie in [0, {self.num_embeddings}) (num_embeddings), got id {bad}"
-                )
+        check_ids(ids, self.num_embeddings, "num_embeddings")
 
     def backward(self, dy: Array) -> None:
         if self._cache is None:
@@ -73,16 +99,7 @@ class Embedding(Module):
         check_array("dy", dy, self.dtype, len(out_shape))
         if tuple(dy.shape) != out_shape:
             raise ValueError(f"dy must have the output's shape {out_shape}, got {tuple(dy.shape)}")
-        # `grad[ids] += dy` would keep only one row per repeated id, and np.add.at (the
-        # unbuffered scatter-add) is slow, so sort the ids and sum each run of equal ones.
-        xp, flat = self.xp, ids.reshape(-1)  # (M,)
-        if flat.size == 0:
-            return None
-        order = xp.argsort(flat, kind="stable")  # (M,)
-        sorted_ids = flat[order]
-        starts = xp.flatnonzero(xp.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-        rows = dy.reshape(-1, self.embedding_dim)[order]  # (M, E) grouped by id
-        self.weight.grad[sorted_ids[starts]] += xp.add.reduceat(rows, starts, axis=0)  # (U, E)
+        add_rows_at(self.weight.grad, ids, dy, self.xp)
         return None
 
     def __repr__(self) -> str:

@@ -31,6 +31,7 @@ from rnnlab._array import (
     Array,
     check_array,
     check_float_dtype,
+    check_ids,
     check_rng,
     check_sizes,
     empty,
@@ -142,33 +143,46 @@ class Recurrent(Module):
         return self._forward(x, None, state, lengths, return_cells)
 
     def input_table(self, E: Array) -> Array:
-        """(V, gates*H): layer 0's input projection ``E W_ih^T + b`` of every row of E (V, D).
+        """(V, gates*H) = E W_ih^T + b: layer 0's input projection of every row of E (V, D).
 
-        For generation at batch 1 from a small vocabulary: with E the embedding matrix,
-        row v is exactly what the input projection computes for token v, so a lookup replaces
-        a (gates*H, D) matrix-vector product per token. Pass the rows to forward_projected.
+        With E an embedding matrix, row v is exactly what the input projection computes for
+        token v, so :meth:`forward_rows` can look the rows up instead of multiplying: for a
+        small vocabulary (V <= D) that is far less work, in training as in generation.
         """
         G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
         b = self._input_bias(0)
         return G if b is None else G + b
 
-    def forward_projected(self, gates0: Array, state: State = None) -> tuple[Any, State]:
-        """``forward`` with layer 0's input projection given, (T, N, gates*H); no backward.
+    def input_table_backward(self, E: Array, dtable: Array) -> Array:
+        """input_table's backward: adds ``dtable^T E`` to W_ih's gradient; returns dE (V, D).
 
-        Inference only (see input_table): the input x itself is never seen, so no gradient
-        can be formed, and backward raises until the next ``forward``.
+        The bias's share (the sum of dtable's rows) is not added here: ``backward`` has
+        already added it, from the gates' gradient, as it does for any input.
         """
-        check_array("gates0", gates0, self.dtype, 3)
-        if gates0.shape[2] != self.gates * self.hidden_size:
-            raise ValueError(f"gates0 must have {self.gates * self.hidden_size} columns "
-                             f"(gates * hidden_size), got shape {tuple(gates0.shape)}")
-        y, state = self._forward(None, gates0, state, None, False)
-        self._cache = None
-        return y, state
+        W_ih = self.weights[0]["weight_ih"]  # (gates*H, D)
+        W_ih.grad += dtable.T @ E
+        return dtable @ W_ih.value  # (V, D)
 
-    def _forward(self, x: Array | None, gates0: Array | None, state: State, lengths: Any,
-                 return_cells: bool) -> tuple[Any, State]:
-        T, N = (x if x is not None else gates0).shape[:2]  # type: ignore[union-attr]
+    def forward_rows(self, table: Array, ids: Array, state: State = None) -> tuple[Any, State]:
+        """``forward`` with layer 0's input projection looked up: row ``table[ids[t, n]]``.
+
+        table: (V, gates*H) from :meth:`input_table`; ids: (T, N) ints in [0, V). After it,
+        ``backward`` returns, in place of dx, the gradient of the looked-up rows
+        (T, N, gates*H); summed per id (``add_rows_at``) it is input_table_backward's dtable.
+        """
+        check_array("table", table, self.dtype, 2)
+        if table.shape[1] != self.gates * self.hidden_size:
+            raise ValueError(f"table must have {self.gates * self.hidden_size} columns "
+                             f"(gates * hidden_size), got shape {tuple(table.shape)}")
+        if getattr(ids, "ndim", None) != 2:
+            raise ValueError(f"ids must be a (T, N) integer array, got shape "
+                             f"{getattr(ids, 'shape', type(ids).__name__)}")
+        check_ids(ids, table.shape[0], "the table's rows")
+        return self._forward(None, (table, ids), state, None, False)
+
+    def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: State,
+                 lengths: Any, return_cells: bool) -> tuple[Any, State]:
+        T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         states0 = split_state(self, state, N)
         mask = length_mask(lengths, T, N, self.xp)
         drops: list[Array | None] = []
@@ -178,7 +192,7 @@ class Recurrent(Module):
             if drop is not None:
                 inp = inp * drop  # (T, N, H) inverted dropout between layers
             drops.append(drop)
-            self._forward_layer(k, inp, states0[k], mask, gates0 if k == 0 else None)
+            self._forward_layer(k, inp, states0[k], mask, rows if k == 0 else None)
             finals.append(self._final_state(k, T))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
         self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells}
@@ -189,12 +203,13 @@ class Recurrent(Module):
 
     def _forward_layer(
         self, k: int, x: Array | None, state0: tuple[Array, ...], mask: Array | None,
-        gates0: Array | None = None,
+        rows: tuple[Array, Array] | None = None,
     ) -> None:
-        T, N = (x if x is not None else gates0).shape[:2]  # type: ignore[union-attr]
+        T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         G = self._buffer(k, "gates", (T, N, self.gates * self.hidden_size))
-        if gates0 is not None:  # given (forward_projected): x W_ih^T + b was looked up
-            G[...] = gates0
+        if rows is not None:  # forward_rows: x W_ih^T + b is looked up, not computed
+            table, ids = rows
+            self.xp.take(table, ids, axis=0, out=G)
         elif x is not None:
             W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
             self.xp.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
@@ -206,8 +221,7 @@ class Recurrent(Module):
             self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
         for name in self.step_buffers:
             self._buffer(k, name, (T, N, self.hidden_size))
-        if x is not None:  # kept by reference for dW_ih; not a copy
-            self._buffers[k]["x"] = x
+        self._buffers[k]["x"] = x  # by reference, for dW_ih (None: rows were looked up)
         for t in range(T):
             self._step_forward(k, t)
             if mask is not None:  # past its end a sequence keeps its state
@@ -275,7 +289,10 @@ class Recurrent(Module):
             for t in reversed(range(T)):
                 dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
                 dstate = self._step_backward(k, t, dstate, dG[t], dGh[t])
-            dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
+            if self._buffers[k]["x"] is None:  # forward_rows: the rows' gradient, (T, N, GH)
+                dx = dG.copy()
+            else:
+                dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
         else:
             dx, dstate = truncated_loop(self, k, dy, dcy, dstate, dG, dGh, truncate + 1)
         self._weight_grads(k, dG, dGh)
@@ -285,10 +302,10 @@ class Recurrent(Module):
         """After the loop: each weight gradient is one matmul over all T*N rows."""
         p, bufs = self.weights[k], self._buffers[k]
         T, N, GH = dG.shape
-        x = bufs["x"].reshape(T * N, -1)  # (T*N, D)
         h_prev = bufs["h"][:-1].reshape(T * N, -1)  # (T*N, H) the state each step read
         dG2, dGh2 = dG.reshape(T * N, GH), dGh.reshape(T * N, GH)
-        p["weight_ih"].grad += dG2.T @ x
+        if bufs["x"] is not None:  # else rows were looked up: input_table_backward's job
+            p["weight_ih"].grad += dG2.T @ bufs["x"].reshape(T * N, -1)  # (T*N, D)
         p["weight_hh"].grad += dGh2.T @ h_prev
         if self.bias:
             p["bias_ih"].grad += dG2.sum(axis=0)
