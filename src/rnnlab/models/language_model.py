@@ -21,7 +21,7 @@ Backward runs the same chain in reverse; each layer adds its parameter gradients
     dx, ds0 = rnn.backward(dropout'(dy'), ds)               BPTT through all T steps
     dW_emb[ids] += dropout'(dx)                             scatter-add
 
-Small vocabularies (V <= E, e.g. characters): embedding and first input projection are
+Small vocabularies (V <= 2E, e.g. characters): embedding and first input projection are
 both linear, so they fuse into one table of each token's projection, and the (T*N, E) @
 (E, gates*H) products of layer 0 (forward, dW_ih, dx) shrink to V rows instead of T*N::
 
@@ -30,8 +30,9 @@ both linear, so they fuse into one table of each token's projection, and the (T*
     dtable[v] = sum_{t,n : ids = v} dG0[t, n]   (V, gates*H)   one-hot (V, T*N) matmul
     dW_ih0 += dtable^T W_emb,  dW_emb += dtable W_ih0
 
-It is used unless an embedding dropout is active (the table has none); the results are
-those of the unfused path up to rounding.
+The one-hot matmul costs 2*V*T*N*gates*H FLOPs and the three products it replaces
+6*E*T*N*gates*H, hence V <= 2E (and V <= 256). It is used unless an embedding dropout is
+active (the table has none); the results are those of the unfused path up to rounding.
 
 Weight tying (Press & Wolf 2017; Inan et al. 2017) uses W_emb (V, E) as W_dec (V, H), so
 E must equal H; the one Parameter then receives both gradients (they simply add).
@@ -144,7 +145,7 @@ class LanguageModel(Module):
         """Whether forward fuses the embedding into layer 0 (the module doc's table)."""
         V, E = self.vocab_size, self.embedding.embedding_dim
         dropped = self.training and self.embed_dropout.p > 0  # the table has no dropout
-        return V <= min(E, ONE_HOT_MAX) and not dropped  # dtable's one-hot matmul stays cheap
+        return V <= min(2 * E, ONE_HOT_MAX) and not dropped
 
     def _features(self, ids: Array, state: State) -> tuple[Array, State]:
         """The top layer's outputs y (T, N, H) before the output dropout, and the state."""

@@ -147,7 +147,7 @@ class Recurrent(Module):
 
         With E an embedding matrix, row v is exactly what the input projection computes for
         token v, so :meth:`forward_rows` can look the rows up instead of multiplying: for a
-        small vocabulary (V <= D) that is far less work, in training as in generation.
+        small vocabulary (V < D) that is far less work, in training as in generation.
         """
         G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
         b = self._input_bias(0)
