@@ -108,6 +108,8 @@ def measure(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
                                        zip(loss["rnnlab"], loss["torch"], strict=True))
             row["rnnlab_gflops"] = train_flops(cfg) * row["rnnlab_tok_s"] / unit * args.steps / 1e9
             row["torch_gflops"] = train_flops(cfg) * row["torch_tok_s"] / unit * args.steps / 1e9
+            row["torch_step_ms"] = 1e3 * unit / args.steps / row["torch_tok_s"]
+            row["floor_ms"] = 1e3 * workers[0].ask("floor")["seconds"]
         if cfg["name"] == "ptb-medium" or args.peak:
             row["matmul_peak_gflops"] = workers[0].ask("matmul_peak")["gflops"]
         return row
@@ -117,14 +119,21 @@ def measure(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| config | rnnlab tok/s | torch tok/s | ratio | target | rnnlab MiB | torch MiB "
-             "| loss diff |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| config | rnnlab tok/s | torch tok/s | ratio | target | ceiling | rnnlab MiB "
+             "| torch MiB | loss diff |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         diff = f"{r['loss_rel_diff']:.1e}" if "loss_rel_diff" in r else "-"
         ok = "" if r["ratio"] >= r["target"] else " (below)"
+        ceiling = f"{r['torch_step_ms'] / r['floor_ms']:.2f}x" if "floor_ms" in r else "-"
         lines.append(f"| {r['config']} | {r['rnnlab_tok_s']:,.0f} | {r['torch_tok_s']:,.0f} | "
-                     f"{r['ratio']:.2f}x{ok} | {r['target']:.1f}x | {r['rnnlab_peak_mib']:.0f} | "
-                     f"{r['torch_peak_mib']:.0f} | {diff} |")
+                     f"{r['ratio']:.2f}x{ok} | {r['target']:.1f}x | {ceiling} | "
+                     f"{r['rnnlab_peak_mib']:.0f} | {r['torch_peak_mib']:.0f} | {diff} |")
+    if any("floor_ms" in r for r in rows):
+        lines.append("\nceiling: PyTorch's step time over rnnlab's matmul floor (its matmuls "
+                     "alone, timed one by one; floor.py), the highest ratio NumPy's matmul "
+                     "allows here. " + "; ".join(
+                         f"{r['config']}: torch {r['torch_step_ms']:.1f} ms, floor "
+                         f"{r['floor_ms']:.1f} ms" for r in rows if "floor_ms" in r) + ".")
     for r in rows:
         if "matmul_peak_gflops" in r and "rnnlab_gflops" in r:
             peak = r["matmul_peak_gflops"]

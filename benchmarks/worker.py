@@ -9,6 +9,7 @@ counted against it). Protocol: one JSON object per line in, one per line out.
     {"op": "train", "steps": S}        S training steps -> seconds, mean loss
     {"op": "generate", "tokens": n}    sample n tokens at batch 1 -> seconds
     {"op": "peak"}                     -> peak MiB above the post-import baseline
+    {"op": "floor"}                    -> seconds of one rnnlab step's matmuls (floor.py)
     {"op": "matmul_peak"}              -> best float32 GEMM GFLOP/s of NumPy here
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from floor import matmul_floor
 from threadpoolctl import threadpool_limits
 
 from rnnlab.data import BPTTBatches, Vocab, read_text
@@ -137,6 +139,7 @@ class Worker:
         self.base_kib = 0
 
     def setup(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        self.cfg = cfg
         ids = token_ids(cfg) if cfg["kind"] == "train" else None
         _reset_peak()
         self.base_kib = _rss_kib("VmRSS")
@@ -172,6 +175,9 @@ class Worker:
         start = time.perf_counter()
         self.side.generate(tokens)
         return {"seconds": time.perf_counter() - start}
+
+    def floor(self) -> dict[str, Any]:
+        return {"seconds": matmul_floor(self.cfg)}
 
     def peak(self) -> dict[str, Any]:
         return {"peak_mib": (_rss_kib("VmHWM") - self.base_kib) / 1024}

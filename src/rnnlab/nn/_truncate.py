@@ -29,7 +29,7 @@ def truncated_loop(
     layer 0's "dx" is the gradient of its looked-up rows, (T, A, N, gates*H).
     """
     T, N, GH = dG.shape
-    rows = layer._buffers[k]["x"] is None
+    rows = layer._inputs[k] is None
     W_ih = layer.weights[k]["weight_ih"].value  # (gates*H, D)
     dstate = tuple(by_age(s[None], A)[0] for s in dstate)  # (A, N, H), age 0 only
     g = empty((A, N, GH), layer.dtype, layer.xp)

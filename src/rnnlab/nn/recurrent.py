@@ -16,6 +16,9 @@ backward, per layer k (reverse order):
 Variable lengths: past a sequence's end the state is held (copied from the previous
 step) and the output is zero, so its final state is its state at its own last step.
 
+Small vocabularies: layer 0's G can instead be looked up, row by token, from a table
+(``forward_rows``; ``_input_table.py`` has the equations).
+
 Truncation (``backward(..., truncate=k)``): the gradient arriving at step t flows back
 through at most k earlier steps; ``_truncate.py`` explains the per-age gradient streams.
 """
@@ -31,12 +34,12 @@ from rnnlab._array import (
     Array,
     check_array,
     check_float_dtype,
-    check_ids,
     check_rng,
     check_sizes,
     empty,
     uniform,
 )
+from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._state import (
     add_output_grad,
     grad_or_zeros,
@@ -52,7 +55,7 @@ from rnnlab.nn.module import Module, Parameter
 State = Any  # h (L, N, H) for RNN/GRU; (h, c) for LSTM
 
 
-class Recurrent(Module):
+class Recurrent(InputTable, Module):
     """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout)."""
 
     gates = 1  # gate blocks fused into weight_ih / weight_hh
@@ -92,6 +95,7 @@ class Recurrent(Module):
             })
         self._cache: dict[str, Any] | None = None
         self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers)]
+        self._inputs: list[Array | None] = [None] * num_layers  # each layer's x, for dW_ih
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         gh = self.gates * self.hidden_size
@@ -142,44 +146,6 @@ class Recurrent(Module):
             raise ValueError(f"return_cells=True needs cell states: {type(self).__name__} has none")
         return self._forward(x, None, state, lengths, return_cells)
 
-    def input_table(self, E: Array) -> Array:
-        """(V, gates*H) = E W_ih^T + b: layer 0's input projection of every row of E (V, D).
-
-        With E an embedding matrix, row v is exactly what the input projection computes for
-        token v, so :meth:`forward_rows` can look the rows up instead of multiplying: for a
-        small vocabulary (V < D) that is far less work, in training as in generation.
-        """
-        G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
-        b = self._input_bias(0)
-        return G if b is None else G + b
-
-    def input_table_backward(self, E: Array, dtable: Array) -> Array:
-        """input_table's backward: adds ``dtable^T E`` to W_ih's gradient; returns dE (V, D).
-
-        The bias's share (the sum of dtable's rows) is not added here: ``backward`` has
-        already added it, from the gates' gradient, as it does for any input.
-        """
-        W_ih = self.weights[0]["weight_ih"]  # (gates*H, D)
-        W_ih.grad += dtable.T @ E
-        return dtable @ W_ih.value  # (V, D)
-
-    def forward_rows(self, table: Array, ids: Array, state: State = None) -> tuple[Any, State]:
-        """``forward`` with layer 0's input projection looked up: row ``table[ids[t, n]]``.
-
-        table: (V, gates*H) from :meth:`input_table`; ids: (T, N) ints in [0, V). After it,
-        ``backward`` returns, in place of dx, the gradient of the looked-up rows
-        (T, N, gates*H); summed per id (``add_rows_at``) it is input_table_backward's dtable.
-        """
-        check_array("table", table, self.dtype, 2)
-        if table.shape[1] != self.gates * self.hidden_size:
-            raise ValueError(f"table must have {self.gates * self.hidden_size} columns "
-                             f"(gates * hidden_size), got shape {tuple(table.shape)}")
-        if getattr(ids, "ndim", None) != 2:
-            raise ValueError(f"ids must be a (T, N) integer array, got shape "
-                             f"{getattr(ids, 'shape', type(ids).__name__)}")
-        check_ids(ids, table.shape[0], "the table's rows")
-        return self._forward(None, (table, ids), state, None, False)
-
     def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: State,
                  lengths: Any, return_cells: bool) -> tuple[Any, State]:
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
@@ -221,7 +187,7 @@ class Recurrent(Module):
             self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
         for name in self.step_buffers:
             self._buffer(k, name, (T, N, self.hidden_size))
-        self._buffers[k]["x"] = x  # by reference, for dW_ih (None: rows were looked up)
+        self._inputs[k] = x  # by reference, not a copy (None: rows were looked up)
         for t in range(T):
             self._step_forward(k, t)
             if mask is not None:  # past its end a sequence keeps its state
@@ -289,7 +255,7 @@ class Recurrent(Module):
             for t in reversed(range(T)):
                 dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
                 dstate = self._step_backward(k, t, dstate, dG[t], dGh[t])
-            if self._buffers[k]["x"] is None:  # forward_rows: the rows' gradient, (T, N, GH)
+            if self._inputs[k] is None:  # forward_rows: the rows' gradient, (T, N, GH)
                 dx = dG.copy()
             else:
                 dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
@@ -304,8 +270,9 @@ class Recurrent(Module):
         T, N, GH = dG.shape
         h_prev = bufs["h"][:-1].reshape(T * N, -1)  # (T*N, H) the state each step read
         dG2, dGh2 = dG.reshape(T * N, GH), dGh.reshape(T * N, GH)
-        if bufs["x"] is not None:  # else rows were looked up: input_table_backward's job
-            p["weight_ih"].grad += dG2.T @ bufs["x"].reshape(T * N, -1)  # (T*N, D)
+        x = self._inputs[k]
+        if x is not None:  # else rows were looked up: input_table_backward's job
+            p["weight_ih"].grad += dG2.T @ x.reshape(T * N, -1)  # (T*N, D)
         p["weight_hh"].grad += dGh2.T @ h_prev
         if self.bias:
             p["bias_ih"].grad += dG2.sum(axis=0)
