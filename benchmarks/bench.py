@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from floor import GATES
+
 HERE = Path(__file__).resolve().parent
 PTB = HERE.parent.parent / "shared" / "data" / "ptb" / "ptb.train.txt"
 
@@ -36,7 +38,6 @@ CONFIGS: dict[str, tuple[str, int, int, int, int, str, float]] = {
     "rnn-char-small": ("rnn", 65, 128, 50, 50, "char", 1.0),
     "generate": ("lstm", 65, 512, 1, 1, "char", 10.0),  # batch 1, one token per step
 }
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def config(name: str, ptb: str) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-ONE_HOT_MAX = 256  # as rnnlab.nn.embedding: the embedding gradient is a one-hot matmul below
+from rnnlab.nn.embedding import ONE_HOT_MAX  # up to this V, embedding gradients are matmuls
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks in the fused weights
 
 
 def step_matmuls(cfg: dict[str, Any]) -> list[tuple[int, str, tuple[int, int], tuple[int, int]]]:
