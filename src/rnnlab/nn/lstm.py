@@ -129,7 +129,8 @@ class LSTM(Recurrent):
         act *= tmp
         # h = o * tanh(c)
         np.multiply(dh, tanh_c, out=do)
-        do *= act[:, 3 * H:]  # through o's sigmoid: now the gradient of a_o
+        if self.peephole:  # the cell gradient below needs da_o itself
+            do *= act[:, 3 * H:]  # through o's sigmoid: now the gradient of a_o
         dc_t = self._buffer(k, "dc_t", dh.shape)  # (..., N, H) all that reaches c_t
         np.multiply(tanh_c, tanh_c, out=dc_t)
         np.subtract(1, dc_t, out=dc_t)
@@ -142,7 +143,10 @@ class LSTM(Recurrent):
         np.multiply(dc_t, g, out=di)
         np.multiply(dc_t, c_prev, out=df)
         np.multiply(dc_t, i, out=dg)
-        dG_t[..., :3 * H] *= act[:, :3 * H]
+        if self.peephole:
+            dG_t[..., :3 * H] *= act[:, :3 * H]
+        else:  # all four blocks in one pass: [di df dg do] * [i(1-i) f(1-f) 1-g^2 o(1-o)]
+            dG_t *= act
         dc_prev = self._buffer(k, f"dc{t % 2}", dh.shape)  # alternate: dc may be last step's
         np.multiply(dc_t, f, out=dc_prev)
         if self.peephole:
