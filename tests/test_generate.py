@@ -210,3 +210,16 @@ def test_input_table_refuses_training_mode_and_bad_ids():
         m.forward_last(np.full((1, 1), -1), table=table)
     logits, _ = m.forward_last(np.zeros((1, 1), dtype=np.int64), table=table)
     assert logits.shape == (1, 5)
+
+
+def test_sampling_builds_the_input_table_once(monkeypatch):
+    """E < V <= 2E: the forward would fuse the embedding; generation must not rebuild the
+    (V, gates*H) table for every token."""
+    m = LanguageModel(10, cell="lstm", embed_size=6, hidden_size=5, num_layers=2,
+                      init_range=1.0, dtype=np.float64, rng=np.random.default_rng(2))
+    calls = []
+    build = m.rnn.input_table
+    monkeypatch.setattr(m.rnn, "input_table", lambda E: calls.append(1) or build(E))
+    got = list(sample(m, [1, 2], 20, greedy=True, rng=np.random.default_rng(0)))
+    assert len(calls) == 1
+    assert got == manual_greedy(m, [1, 2], 20)
