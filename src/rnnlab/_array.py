@@ -67,7 +67,7 @@ def check_ids(ids: Any, n: int, what: str) -> None:
     """Raise a ValueError unless ``ids`` is an integer array of ids in [0, n) (n: ``what``)."""
     if not hasattr(ids, "dtype") or not hasattr(ids, "shape"):
         raise ValueError(f"ids must be an integer array, got {type(ids).__name__}")
-    if not np.issubdtype(ids.dtype, np.integer):
+    if ids.dtype.kind not in "iu":  # signed or unsigned integers
         raise ValueError(f"ids must be an integer array, got dtype {ids.dtype}")
     if ids.size:
         lo, hi = int(ids.min()), int(ids.max())

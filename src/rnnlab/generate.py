@@ -120,8 +120,9 @@ def next_probs(
     """
     p = np.empty(logits.shape, dtype=np.float64) if out is None else out
     np.copyto(p, logits)  # casts float32 logits up: the cumulative sums below need float64
-    p /= temperature
-    p -= np.max(p) if skip is None or not skip.size else _max_except(p, skip)
+    if temperature != 1.0:
+        p /= temperature
+    p -= p.max() if skip is None or not skip.size else _max_except(p, skip)
     np.exp(p, out=p)  # every exponent <= 0 apart from skipped ones, zeroed next
     if skip is not None and skip.size:
         p[skip] = 0.0
@@ -151,6 +152,6 @@ def draw(probs: Array, rng: np.random.Generator) -> int:
     ``cumsum(p)_v > u * total`` with ``side="right"`` skips every v whose cumulative sum
     equals its predecessor's, i.e. every p_v = 0.
     """
-    cdf = np.cumsum(probs)
-    v = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    cdf = probs.cumsum()
+    v = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
     return v if v < cdf.size else int(np.argmax(cdf))  # u * total rounded up to total

@@ -30,7 +30,7 @@ def split_state(
         if s.shape != (L, N, H):
             raise ValueError(f"{label} must have shape (num_layers, N, H) = {(L, N, H)}, "
                              f"got {tuple(s.shape)}")
-    return [tuple(s[k] for s in arrays) for k in range(L)]
+    return list(zip(*arrays, strict=True))  # per layer k: (h[k],) or (h[k], c[k]), views
 
 
 def join_state(layer: Any, per_layer: list[tuple[Array, ...]]) -> Any:

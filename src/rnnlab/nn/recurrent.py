@@ -175,7 +175,7 @@ class Recurrent(InputTable, Module):
         G = self._buffer(k, "gates", (T, N, self.gates * self.hidden_size))
         if rows is not None:  # forward_rows: x W_ih^T + b is looked up, not computed
             table, ids = rows
-            self.xp.take(table, ids, axis=0, out=G)
+            table.take(ids, axis=0, out=G)
         elif x is not None:
             W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
             self.xp.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
