@@ -129,6 +129,7 @@ class LanguageModel(Module):
         else:
             if self.training:
                 raise ValueError("table skips the embedding dropout: call model.eval() first")
+            self._looked_up = ids
             y, state = self.rnn.forward_rows(table, ids, state)
         return self.decoder.forward(self.output_dropout.forward(y[-1])), state
 
@@ -174,8 +175,8 @@ class LanguageModel(Module):
         # dx is the gradient of the looked-up rows table[ids], (T, N, gates*H)
         dtable = zeros((self.vocab_size, dx.shape[-1]), self.dtype, self.rnn.xp)
         add_rows_at(dtable, ids, dx, self.rnn.xp)
-        E = self.embedding.weight
-        E.grad += self.rnn.input_table_backward(E.value, dtable)  # (V, E)
+        W_emb = self.embedding.weight
+        W_emb.grad += self.rnn.input_table_backward(W_emb.value, dtable)  # (V, E)
         return dstate0
 
     # --------------------------------------------------------------- training

@@ -11,8 +11,9 @@ and backward, through the same lookup (the layer returns dG0 in place of dx)::
     dtable[v] = sum_{t,n : ids = v} dG0[t, n]      add_rows_at (the caller)
     dW_ih += dtable^T E,  dE = dtable W_ih          input_table_backward
 
-That replaces three (T*N, D) @ (D, gates*H) products (forward, dW_ih, dx) with (V, D) ones;
-LanguageModel uses it for character vocabularies, generation at any V <= D.
+That replaces three (T*N, D) @ (D, gates*H) products (forward, dW_ih, dx) with (V, D) ones,
+plus the per-token sum; LanguageModel (training, evaluation, generation) uses it when
+V <= 2D, e.g. for characters.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class InputTable:
 
         With E an embedding matrix, row v is exactly what the input projection computes for
         token v, so :meth:`forward_rows` can look the rows up instead of multiplying: for a
-        small vocabulary (V < D) that is far less work, in training as in generation.
+        small vocabulary that is far less work, in training as in generation.
         """
         G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
         b = self._input_bias(0)  # type: ignore[attr-defined]
