@@ -32,6 +32,7 @@ from rnnlab.data import (
     sha256_file,
     split_ids,
 )
+from rnnlab.data.vocab import Level
 from rnnlab.models import LanguageModel
 from rnnlab.optim import SGD, Adagrad, Adam, RMSprop
 
@@ -50,7 +51,7 @@ class TrainConfig:
     data: str | None = None  # None: the bundled tiny-shakespeare
     val_data: str | None = None  # None: the tail of ``data`` (see split)
     split: tuple[float, ...] = (0.9, 0.05, 0.05)  # train / val / test of a single file
-    level: str = "char"
+    level: Level = "char"  # an annotation only: Vocab.build rejects any other value
     max_vocab: int | None = None
     min_freq: int = 1
     cell: str = "lstm"

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # only for annotations: vocab.py imports DataError from here
     from rnnlab.data.vocab import Vocab
 
 StrPath = str | os.PathLike[str]
+P = ParamSpec("P")
 T = TypeVar("T")
 
 # Bytes read at a time when hashing or encoding; big enough that the per-chunk overhead
@@ -109,10 +110,12 @@ def _check_file(path: StrPath) -> Path:
     return p
 
 
-def _read(p: Path, opener: Callable[..., T], *args: Any) -> T:
-    """``opener(*args)``, an OSError (permissions, a vanished file) turned into a DataError."""
+# ParamSpec, not Callable[..., T]: it makes mypy pick the overload of ``p.open`` that matches
+# the mode, so ``_read(p, p.open, "rb")`` is a binary file, not a text one.
+def _read(p: Path, opener: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``opener(...)``, an OSError (permissions, a vanished file) turned into a DataError."""
     try:
-        return opener(*args)
+        return opener(*args, **kwargs)
     except OSError as e:
         raise DataError(
             f"cannot read data file {str(p)!r} ({e.strerror or e}): check its permissions"
@@ -215,7 +218,8 @@ def _encode_stream(p: Path, vocab: Vocab) -> np.ndarray:
             for _ in pieces:  # a problem with the file itself, further on, is reported first
                 pass
             raise DataError(f"data file {str(p)!r}: {e}") from None
-        line += piece.count("\n" if isinstance(piece, str) else b"\n")
+        # Two calls, not one with a conditional argument, so each is type-checked on its own type.
+        line += piece.count("\n") if isinstance(piece, str) else piece.count(b"\n")
     ids = np.concatenate(parts).astype(vocab.dtype, copy=False)
     if ids.size == 0:  # possible only at byte level, for a file holding just a BOM
         raise _blank(p)

@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import repeat
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -92,7 +92,8 @@ class Vocab:
             if max_size is not None or min_freq != 1:
                 raise ValueError("max_size and min_freq apply to char and word vocabularies")
             return cls(level, sorted(counts))
-        kept = _cut(counts, UNK[level], {EOS} if level == "word" else set(), max_size, min_freq)
+        unk = cast(str, UNK[level])  # not None: only byte level (returned above) lacks one
+        kept = _cut(counts, unk, {EOS} if level == "word" else set(), max_size, min_freq)
         if level == "char":
             return cls(level, sorted(kept))
         return cls(level, sorted(kept, key=lambda t: (-kept[t], t)))
@@ -203,9 +204,9 @@ class Vocab:
             data = _as_bytes(text)
             what, line = f"byte 0x{data[at]:02x}", first_line + data.count(b"\n", 0, at)
         else:
-            char = _check_str(text, "char")[at]
-            what = f"character {char!r} (U+{ord(char):04X})"
-            line = first_line + text.count("\n", 0, at)
+            chars = _check_str(text, "char")
+            what = f"character {chars[at]!r} (U+{ord(chars[at]):04X})"
+            line = first_line + chars.count("\n", 0, at)
         fix = "build the vocabulary from this text"
         if self.level != "byte":
             fix += f", or with max_size/min_freq so it has {UNK[self.level]!r} for unseen tokens"
@@ -230,9 +231,9 @@ def _count(text: str | bytes, level: Level) -> Counter[str]:
         return Counter({chr(b): int(counts[b]) for b in np.flatnonzero(counts)})
     text = _check_str(text, level)
     if level == "word":
-        counts = Counter(_words(text))
-        counts.setdefault(EOS, 0)  # always present, so any later text's newlines encode
-        return counts
+        words = Counter(_words(text))
+        words.setdefault(EOS, 0)  # always present, so any later text's newlines encode
+        return words
     # A histogram over code points (at most 0x110000 bins) beats sorting for np.unique.
     counts = np.bincount(np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))
     return Counter({chr(c): int(counts[c]) for c in np.flatnonzero(counts)})
