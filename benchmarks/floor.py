@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.models.language_model import fuses_embedding
 from rnnlab.nn.embedding import ONE_HOT_MAX  # up to this V, embedding gradients are matmuls
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks in the fused weights
@@ -26,7 +27,7 @@ def step_matmuls(cfg: dict[str, Any]) -> list[tuple[int, str, tuple[int, int], t
     """(count, layout, A shape, B shape) of each product, as stored: "nt" is A @ B.T, etc."""
     V, H, N, T, L = cfg["vocab"], cfg["hidden"], cfg["batch"], cfg["bptt"], cfg["layers"]
     E, GH, M = H, GATES[cfg["cell"]] * H, N * T  # embedding size = hidden size here
-    fused = V <= min(2 * E, ONE_HOT_MAX)  # LanguageModel.looks_up_inputs (no dropout)
+    fused = fuses_embedding(V, E)  # LanguageModel.looks_up_inputs (no dropout here)
     out = [
         (L * T, "nt", (N, H), (GH, H)),  # forward steps: h_{t-1} @ W_hh^T
         (L * T, "nn", (N, GH), (GH, H)),  # backward steps: dG_t @ W_hh

@@ -330,3 +330,14 @@ def test_clip_grad_norm_non_finite_is_returned_not_hidden(bad):
 def test_clip_grad_norm_rejects_non_positive_max_norm(max_norm):
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm([Parameter(np.ones(2))], max_norm)
+
+
+def test_clip_norm_of_large_float32_gradients_matches_float64():
+    """Chunked float32 sums (clip._sum_squares) over millions of entries of mixed scale."""
+    rng = np.random.default_rng(0)
+    params = [Parameter(np.zeros(n, dtype=np.float32)) for n in (3_000_000, 1_000_003, 5)]
+    for p, scale in zip(params, (1e-3, 1e-1, 10.0), strict=True):
+        p.grad[...] = rng.standard_normal(p.grad.size) * scale
+    exact = np.sqrt(sum(np.dot(p.grad.astype(np.float64), p.grad.astype(np.float64))
+                        for p in params))
+    assert clip_grad_norm(params, 1e9) == pytest.approx(exact, rel=1e-7)

@@ -86,9 +86,8 @@ def _generate(model: LanguageModel, prime: Array, length: int, greedy: bool, sto
             return
         # Small vocabulary: look up each token's first-layer input projection (see
         # LanguageModel.input_table) rather than multiply by W_ih0 at every token.
-        # Computed once here: the forward would otherwise rebuild it for every token.
-        small = model.vocab_size <= 2 * model.embedding.embedding_dim  # as looks_up_inputs
-        table = model.input_table() if small else None  # (V, gates*H)
+        # Built once here whenever the forward would fuse (else it rebuilds it every token).
+        table = model.input_table() if model.looks_up_inputs() else None  # (V, gates*H)
         logits, state = model.forward_last(prime.reshape(-1, 1), table=table)  # (1, V)
         token = np.empty((1, 1), dtype=np.int64)  # the fed-back id; reused every step
         probs = np.empty(logits.shape[-1], dtype=np.float64)  # (V,) reused every step

@@ -56,6 +56,11 @@ CONFIG_KEYS = ("vocab_size", "cell", "embed_size", "hidden_size", "num_layers", 
                "tie_weights", "init_range", "dtype")  # what config() writes
 
 
+def fuses_embedding(vocab_size: int, embed_size: int) -> bool:
+    """Whether the embedding fuses into layer 0 (the module doc's table): V <= 2E, V <= 256."""
+    return vocab_size <= min(2 * embed_size, ONE_HOT_MAX)
+
+
 class LanguageModel(Module):
     """Embedding -> RNN/LSTM/GRU stack -> Linear over the vocabulary (see the module doc).
 
@@ -144,9 +149,8 @@ class LanguageModel(Module):
 
     def looks_up_inputs(self) -> bool:
         """Whether forward fuses the embedding into layer 0 (the module doc's table)."""
-        V, E = self.vocab_size, self.embedding.embedding_dim
         dropped = self.training and self.embed_dropout.p > 0  # the table has no dropout
-        return V <= min(2 * E, ONE_HOT_MAX) and not dropped
+        return fuses_embedding(self.vocab_size, self.embedding.embedding_dim) and not dropped
 
     def _features(self, ids: Array, state: State) -> tuple[Array, State]:
         """The top layer's outputs y (T, N, H) before the output dropout, and the state."""

@@ -13,7 +13,7 @@ and backward, through the same lookup (the layer returns dG0 in place of dx)::
 
 That replaces three (T*N, D) @ (D, gates*H) products (forward, dW_ih, dx) with (V, D) ones,
 plus the per-token sum; LanguageModel (training, evaluation, generation) uses it when
-V <= 2D, e.g. for characters.
+V <= 2D and V <= 256 (``fuses_embedding``), e.g. for characters.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ def split_state(
 ) -> list[tuple[Array, ...]]:
     """Per layer: (h,) or (h, c), each (N, H); None -> zeros."""
     L, H = layer.num_layers, layer.hidden_size
-    parts = ("h", "c") if layer.has_cell else ("h",)
+    parts = layer.state_names
     if state is None:
         z = zeros((N, H), layer.dtype, layer.xp)
         return [tuple(z for _ in parts)] * L
@@ -76,3 +76,17 @@ def grad_or_zeros(layer: Any, name: str, g: Any, shape: tuple[int, ...]) -> Arra
     if g.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(g.shape)}")
     return g
+
+
+def hold(
+    mask: Array | None, t: int, dstate: tuple[Array, ...]
+) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+    """Split the state gradient at step t into the part of real steps and the held part.
+
+    Forward held the state past a sequence's end (s_t = s_{t-1}), so there the whole
+    gradient passes straight to t-1 and the step's equations get none. mask: (T, N, 1).
+    """
+    if mask is None:
+        return dstate, ()
+    m = mask[t]  # (N, 1) booleans
+    return tuple(d * m for d in dstate), tuple(d * ~m for d in dstate)

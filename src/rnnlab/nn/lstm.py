@@ -50,7 +50,7 @@ class LSTM(Recurrent):
     """
 
     gates = 4
-    has_cell = True
+    state_names = ("h", "c")
     step_buffers = ("tanh_c",)
 
     def __init__(

@@ -43,6 +43,7 @@ from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._state import (
     add_output_grad,
     grad_or_zeros,
+    hold,
     join_state,
     length_mask,
     masked_output,
@@ -59,7 +60,7 @@ class Recurrent(InputTable, Module):
     """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout)."""
 
     gates = 1  # gate blocks fused into weight_ih / weight_hh
-    has_cell = False  # LSTM carries a cell state c beside h
+    state_names: tuple[str, ...] = ("h",)  # LSTM: ("h", "c"), a cell state beside h
     separate_hidden_grad = False  # GRU: the hidden projection's gradient differs from the input's
     step_buffers: tuple[str, ...] = ()  # per-step (T, N, H) values a cell keeps for backward
 
@@ -114,6 +115,10 @@ class Recurrent(InputTable, Module):
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"dtype={self.dtype}")
+
+    @property
+    def has_cell(self) -> bool:
+        return "c" in self.state_names
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -182,7 +187,7 @@ class Recurrent(InputTable, Module):
             b = self._input_bias(k)
             if b is not None:
                 G += b
-        names = ("h", "c") if self.has_cell else ("h",)
+        names = self.state_names
         for name, s0 in zip(names, state0, strict=True):
             self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
         for name in self.step_buffers:
@@ -285,16 +290,8 @@ class Recurrent(InputTable, Module):
     def _hold(
         self, t: int, dstate: tuple[Array, ...]
     ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
-        """Split the state gradient at a step into the part of real steps and the held part.
-
-        Forward held the state past a sequence's end (s_t = s_{t-1}), so there the whole
-        gradient passes straight to t-1 and the step's equations get none.
-        """
-        mask = self._cache["mask"] if self._cache else None
-        if mask is None:
-            return dstate, ()
-        m = mask[t]  # (N, 1) booleans
-        return tuple(d * m for d in dstate), tuple(d * ~m for d in dstate)
+        """The state gradient at step t: the part of real steps, the held part (_state.hold)."""
+        return hold(self._cache["mask"] if self._cache else None, t, dstate)
 
     # ------------------------------------------------------------- cell hooks
     def _step_forward(self, k: int, t: int) -> None:
@@ -306,8 +303,7 @@ class Recurrent(InputTable, Module):
         raise NotImplementedError
 
     def _final_state(self, k: int, T: int) -> tuple[Array, ...]:
-        names = ("h", "c") if self.has_cell else ("h",)
-        return tuple(self._buffers[k][name][T] for name in names)
+        return tuple(self._buffers[k][name][T] for name in self.state_names)
 
     def _dropout_mask(self, k: int, shape: tuple[int, ...]) -> Array | None:
         if k == 0 or self.dropout == 0.0 or not self.training:
