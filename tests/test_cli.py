@@ -125,12 +125,46 @@ def test_corrupt_checkpoint(trained, tmp_path):
     assert_one_line_error(rnnlab("sample", "--checkpoint", str(broken)), "best")
 
 
-def test_nan_loss_stops_with_a_clear_message(corpus, tmp_path):
+def test_an_exploding_loss_stops_with_a_clear_message(corpus, tmp_path):
+    # lr 1e30 without clipping: the loss turns NaN or explodes to a huge finite value,
+    # depending on the BLAS kernel; both stop the run with the same one-line message.
     out = tmp_path / "run"
     r = rnnlab("train", "--data", str(corpus), "--out", str(out), "--optimizer", "sgd",
                "--lr", "1e30", "--clip", "0", "--max-steps", "50", *TINY)
-    assert_one_line_error(r, "at step", "last finite loss", "gradient norms")
+    assert_one_line_error(r, "training loss", "at step", "last sane loss", "gradient norms")
     assert (out / "config.json").exists()
+
+
+HUGE_INIT = ["--init-range", "1e4", "--dropout", "0", "--max-steps", "3"]
+
+
+def test_a_huge_finite_loss_stops_at_the_divergence_limit(corpus, tmp_path):
+    # U(-1e4, 1e4) weights: logits of order 1e5, a loss that is finite on every BLAS kernel
+    # (log-softmax is shifted by the max) and far above 100 x ln(V) from the first step.
+    out = tmp_path / "run"
+    r = rnnlab("train", "--data", str(corpus), "--out", str(out), *HUGE_INIT, *TINY)
+    assert_one_line_error(r, "training loss exploded", "at step 1", "divergence limit",
+                          "--diverge-factor", "gradient norms")
+    assert not (out / "last.npz").exists()  # nothing was saved after the explosion
+
+
+def test_diverge_factor_0_trains_on_and_reports_an_infinite_perplexity(corpus, tmp_path):
+    out = tmp_path / "run"
+    r = rnnlab("train", "--data", str(corpus), "--out", str(out), *HUGE_INIT,
+               "--diverge-factor", "0", "--no-sample", *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "perplexity infinite (exp of the loss overflows)" in r.stdout
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["val_loss"] > 1000 and row["val_ppl"] is None
+    assert row["val_ppl_note"].startswith("infinite")
+    e = rnnlab("eval", "--checkpoint", str(out), "--data", str(corpus), "--json")
+    assert e.returncode == 0, e.stderr
+    result = json.loads(e.stdout)  # standard JSON: Infinity would parse here, so check it
+    assert "Infinity" not in e.stdout and "NaN" not in e.stdout
+    assert result["loss"] > 1000 and result["perplexity"] is None
+    assert result["perplexity_note"].startswith("infinite")
+    text = rnnlab("eval", "--checkpoint", str(out), "--data", str(corpus))
+    assert text.returncode == 0 and "perplexity infinite" in text.stdout
 
 
 def test_gradcheck_command():

@@ -14,7 +14,7 @@ import pytest
 
 from rnnlab import checkpoint
 from rnnlab.run import Run, TrainConfig, bundled_corpus
-from rnnlab.train import evaluate, train
+from rnnlab.train import TrainingDiverged, divergence_limit, evaluate, train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -59,12 +59,14 @@ def test_word_model_learns_ptb(tmp_path):
     train_slice.write_text("\n".join(lines) + "\n")
     cfg = small_config(train_slice, tmp_path / "run", level="word", hidden=64, embed=64,
                        batch_size=20, bptt=20, optimizer="sgd", lr=20.0, clip=0.25,
-                       max_steps=300, eval_every=0, tie_weights=True, init_range=0.1,
+                       max_steps=600, eval_every=0, tie_weights=True, init_range=0.1,
                        split=(0.9, 0.1))
     run = Run.create(cfg)
     train(run, progress_bar=False)
     after, _ = evaluate(run, run.val_ids)
-    assert after < unigram_loss(run.train_ids) - 0.2
+    # 4 epochs: about 0.43 below the unigram loss with either OpenBLAS kernel (300 steps
+    # gave 0.18 or 0.23 depending on the kernel, too close to a 0.2 margin)
+    assert after < unigram_loss(run.train_ids) - 0.3
 
 
 def final_weights(run_dir):
@@ -144,3 +146,39 @@ def checkpoint_sha(path):
     import hashlib
 
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(shakespeare_slice,
+                                                                      tmp_path):
+    run = Run.create(small_config(shakespeare_slice, tmp_path / "run", max_steps=10))
+    train(run, progress_bar=False)
+    saved = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()}
+    run.model.named_params()["decoder.bias"].value[3] = np.nan  # every logit row: NaN loss
+    run.config.max_steps = 20
+    with pytest.raises(TrainingDiverged) as e:
+        train(run, progress_bar=False)
+    message = str(e.value)
+    assert "training loss became nan at step 11" in message
+    assert "last sane loss" in message and "decoder.bias=nan" in message
+    assert "\n" not in message
+    now = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()}
+    assert now == saved
+
+
+def test_an_exploding_validation_loss_stops_before_anything_is_saved(shakespeare_slice,
+                                                                     tmp_path, monkeypatch):
+    run = Run.create(small_config(shakespeare_slice, tmp_path / "run", max_steps=10))
+    train(run, progress_bar=False)
+    saved = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()}
+    monkeypatch.setattr("rnnlab.train.evaluate", lambda run, ids: (1e6, 100))
+    run.config.max_steps = 20
+    with pytest.raises(TrainingDiverged, match="validation loss exploded to 1e\\+06 at step 20"):
+        train(run, progress_bar=False)
+    assert {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()} == saved
+
+
+@pytest.mark.parametrize(("factor", "vocab", "limit"),
+                         [(100.0, 65, 100 * math.log(65)), (2.0, 10_000, 2 * math.log(10_000)),
+                          (100.0, 1, 100.0), (0.0, 65, math.inf)])
+def test_divergence_limit(factor, vocab, limit):
+    assert divergence_limit(TrainConfig(diverge_factor=factor), vocab) == pytest.approx(limit)

@@ -115,6 +115,9 @@ def _add_train(sub: Any) -> None:
     a("--lr-decay", type=POS_FLOAT)
     a("--decay-after", type=NONNEG_INT, help="zaremba: epochs at constant lr")
     a("--clip", type=NONNEG_FLOAT, help="max global gradient L2 norm (0: off)")
+    a("--diverge-factor", type=NONNEG_FLOAT, metavar="F",
+      help="stop when a training or validation loss exceeds F x ln(vocabulary size), "
+      "uniform guessing's loss (default 100; 0: only NaN stops)")
     a("--eval-every", type=NONNEG_INT, help="steps between evaluations (0: epoch ends)")
     a("--eval-batch-size", type=POS_INT, help="parallel streams when validating (32)")
     a("--seed", type=NONNEG_INT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from contextlib import nullcontext
@@ -14,6 +13,7 @@ import numpy as np
 
 from rnnlab import checkpoint
 from rnnlab.data import BPTTBatches, Vocab, encode_file, read_text
+from rnnlab.metrics import describe_perplexity, json_line, perplexity
 from rnnlab.models import LanguageModel
 
 CONFIG_FLAGS = (
@@ -21,8 +21,9 @@ CONFIG_FLAGS = (
     "dropout", "tie_weights", "init_range", "batch_size", "bptt", "epochs", "max_steps",
     "time_budget", "optimizer", "lr", "schedule", "lr_decay", "decay_after", "clip",
     "eval_every", "seed", "dtype", "threads", "out", "split", "eval_batch_size",
+    "diverge_factor",
 )
-EXTENDABLE = ("epochs", "max_steps", "time_budget")  # may be raised when resuming
+EXTENDABLE = ("epochs", "max_steps", "time_budget", "diverge_factor")  # may change on resume
 
 
 def _threads(n: int | None) -> Any:
@@ -44,8 +45,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             from rnnlab.cli import UsageError
 
             raise UsageError(f"--{fixed[0].replace('_', '-')} cannot change when resuming (only "
-                             "--epochs, --max-steps, --time-budget can): drop it, or start a "
-                             "new run with --out")
+                             "--epochs, --max-steps, --time-budget, --diverge-factor can): "
+                             "drop it, or start a new run with --out")
         run = Run.resume(args.resume)
         for k in EXTENDABLE:
             if k in given:
@@ -65,7 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     best = run.progress.best_val
     extra = f", {best / math.log(2):.4f} bits/char" if run.level == "char" else ""
     print(f"done: {prog.step} steps, {prog.epoch} epochs, {prog.elapsed_s:.0f} s; best "
-          f"validation loss {best:.4f} nats/token (perplexity {math.exp(best):.2f}{extra})")
+          f"validation loss {best:.4f} nats/token (perplexity {describe_perplexity(best)}"
+          f"{extra})")
     if not args.no_sample:
         print("sample:")
         _stream(run.model, run.vocab, _default_prime(run.vocab), 400, {}, np.random.default_rng(0))
@@ -133,12 +135,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         total += model.criterion.last_loss_sum
         count += model.criterion.last_count
     loss = total / count
-    result: dict[str, Any] = {"loss": loss, "perplexity": math.exp(loss), "tokens": count}
+    result: dict[str, Any] = {"loss": loss, "perplexity": perplexity(loss), "tokens": count}
     if vocab.level in ("char", "byte"):
         result["bits_per_char"] = loss / math.log(2)
     if args.json:
-        print(json.dumps(result))
+        print(json_line(result))
     else:
+        shown = {**result, "perplexity": describe_perplexity(loss)}
         print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                        for k, v in result.items()))
+                        for k, v in shown.items()))
     return 0

@@ -33,6 +33,7 @@ from rnnlab.data import (
     split_ids,
 )
 from rnnlab.data.vocab import Level
+from rnnlab.metrics import json_line
 from rnnlab.models import LanguageModel
 from rnnlab.optim import SGD, Adagrad, Adam, RMSprop
 
@@ -73,6 +74,7 @@ class TrainConfig:
     lr_decay: float = 0.5
     decay_after: int = 4
     clip: float = 5.0
+    diverge_factor: float = 100.0  # stop when a loss exceeds this x ln V (0: never)
     eval_every: int = 250
     seed: int = 0
     dtype: str = "float32"
@@ -201,7 +203,7 @@ class Run:
     def log_metrics(self, row: dict[str, Any]) -> None:
         path = self.directory / "metrics.jsonl"
         with path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(json_line(row) + "\n")
         from rnnlab.plot import plot_losses
 
         plot_losses(self.directory)

@@ -25,13 +25,15 @@ from typing import Any
 import numpy as np
 
 from rnnlab.checkpoint import CheckpointError
+from rnnlab.metrics import perplexity
 from rnnlab.optim import clip_grad_norm
 from rnnlab.run import Run, TrainConfig
 from rnnlab.schedule import Schedule
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient norm became NaN or infinite."""
+    """The loss or the gradient norm became NaN or infinite, or a loss exploded (see
+    :func:`divergence_limit`)."""
 
 
 @dataclass
@@ -65,6 +67,19 @@ def evaluate(run: Run, ids: np.ndarray) -> tuple[float, int]:
     return total / max(count, 1), count
 
 
+def divergence_limit(cfg: TrainConfig, vocab_size: int) -> float:
+    """The loss above which training counts as diverged: ``diverge_factor * ln V``.
+
+    ``ln V`` is the loss of guessing uniformly over the V tokens; a loss 100 times that
+    (the default factor) gives the right token a probability below ``V**-100``. Runs that
+    start far above ``ln V`` (a large ``--init-range``) stay well below it; only an
+    explosion gets there. ``diverge_factor = 0`` turns the rule off (NaN still stops).
+    """
+    if cfg.diverge_factor == 0:
+        return math.inf
+    return cfg.diverge_factor * max(math.log(vocab_size), 1.0)
+
+
 def train(run: Run, *, progress_bar: bool = True) -> Progress:
     """Train ``run`` until its epochs, steps or time budget are spent; returns the progress."""
     cfg, model = run.config, run.model
@@ -79,6 +94,7 @@ def train(run: Run, *, progress_bar: bool = True) -> Progress:
 def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str, Any],
                   started: float, progress_bar: bool) -> Progress:
     cfg, model = run.config, run.model
+    limit = divergence_limit(cfg, len(run.vocab))
     while prog.epoch < cfg.epochs and not _out_of_budget(cfg, prog):
         batches = run.train_batches
         state = run.state if prog.batch > 0 else None
@@ -88,8 +104,8 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
             model.zero_grad()
             model.backward_loss()
             norm = clip_grad_norm(params, cfg.clip) if cfg.clip > 0 else _grad_norm(params)
-            if not (math.isfinite(loss) and math.isfinite(norm)):
-                raise TrainingDiverged(_diverged_message(prog, loss, params))
+            if not (loss <= limit and math.isfinite(norm)):  # NaN fails every comparison
+                raise TrainingDiverged(_diverged_message(prog, "training", loss, limit, params))
             run.optimizer.step()
             prog.batch += 1
             prog.step += 1
@@ -105,7 +121,7 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
                 break  # evaluated and saved below
             if prog.batch < len(batches) and cfg.eval_every and prog.step % cfg.eval_every == 0:
                 run.state = state
-                _evaluate_and_save(run, prog, schedule, norm, epoch_end=False)
+                _evaluate_and_save(run, prog, schedule, norm, limit, epoch_end=False)
         if bar is not None:
             bar.close()
         run.state = state
@@ -113,19 +129,23 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
         if epoch_done:
             prog.epoch += 1
             prog.batch = 0
-        _evaluate_and_save(run, prog, schedule, norm, epoch_end=epoch_done)
+        _evaluate_and_save(run, prog, schedule, norm, limit, epoch_end=epoch_done)
     return prog
 
 
 def _evaluate_and_save(
-    run: Run, prog: Progress, schedule: Schedule, grad_norm: float, *, epoch_end: bool
+    run: Run, prog: Progress, schedule: Schedule, grad_norm: float, limit: float, *,
+    epoch_end: bool,
 ) -> None:
     val_loss, _ = evaluate(run, run.val_ids)
+    if not val_loss <= limit:  # checked before anything is saved: the last good checkpoint stays
+        raise TrainingDiverged(_diverged_message(prog, "validation", val_loss, limit,
+                                                 run.model.named_params(), stepped=True))
     row = {
         "step": prog.step, "epoch": prog.epoch + (prog.batch / len(run.train_batches)),
         "lr": run.optimizer.lr,
         "train_loss": prog.train_loss_sum / max(prog.train_loss_count, 1),
-        "val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 700.0)),
+        "val_loss": val_loss, "val_ppl": perplexity(val_loss),
         "grad_norm": grad_norm, "tokens_per_s": prog.tokens / max(prog.elapsed_s, 1e-9),
         "elapsed_s": prog.elapsed_s,
     }
@@ -155,13 +175,19 @@ def _grad_norm(params: dict[str, Any]) -> float:
                          for p in params.values()))
 
 
-def _diverged_message(prog: Progress, loss: float, params: dict[str, Any]) -> str:
+def _diverged_message(prog: Progress, what: str, loss: float, limit: float,
+                      params: dict[str, Any], *, stepped: bool = False) -> str:
+    """One line: which loss, at which step, the last sane training loss, each gradient norm."""
     norms = {n: math.sqrt(float(np.sum(np.square(p.grad, dtype=np.float64))))
              for n, p in params.items()}
     shown = ", ".join(f"{n}={v:.3g}" for n, v in norms.items())
-    return (f"loss became {loss} at step {prog.step + 1} (last finite loss "
-            f"{prog.last_loss:.4f}); gradient norms: {shown}. The last good checkpoint is "
-            "kept: lower --lr or set --clip, then --resume")
+    step = prog.step if stepped else prog.step + 1
+    became = (f"became {loss} at step {step}" if not math.isfinite(loss) else
+              f"exploded to {loss:.4g} at step {step}, above the divergence limit {limit:.4g} "
+              "(--diverge-factor x ln V; 0 turns this check off)")
+    return (f"{what} loss {became} (last sane loss {prog.last_loss:.4f}); "
+            f"gradient norms: {shown}. The last good checkpoint is kept: lower --lr or set "
+            "--clip, then --resume")
 
 
 def _bar(enabled: bool, total: int, prog: Progress) -> Any:
