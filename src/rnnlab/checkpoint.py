@@ -2,7 +2,7 @@
 
 Writing (:func:`save`), so that a crash at any moment leaves either the old checkpoint,
 the new one, or a pair that :func:`load` recognises as inconsistent, never a silently
-wrong one::
+wrong one (:mod:`rnnlab.atomic`'s recipe, for two files)::
 
     1. <name>.npz data  -> temp file in the same directory, flush, fsync
     2. sha256 of that temp file
@@ -16,6 +16,13 @@ once: the old npz, kept as a hard link before step 4, is put back.
 
 Reading (:func:`load`) uses ``np.load(allow_pickle=False)`` (a checkpoint cannot run code)
 and turns every problem into a one-line :class:`CheckpointError`.
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as run:
+...     _ = save(run, "last", {"w": np.arange(3.0)}, {"epoch": 2})
+...     arrays, meta = load(run, "last")
+>>> arrays["w"], meta
+(array([0., 1., 2.]), {'epoch': 2})
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -33,16 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.atomic import new_temp, staged, sync_dir
+from rnnlab.errors import CheckpointError
 from rnnlab.nn.module import Module
 
 FORMAT = "rnnlab-checkpoint"
 VERSION = 1
 _RESERVED = ("file", "allow_pickle")  # np.savez's own argument names, not array names
 _ADVICE = "it cannot be used; resume from another checkpoint or retrain"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message is one line, with what to do."""
 
 
 # -------------------------------------------------------------------------- save
@@ -66,17 +70,15 @@ def save(
     npz, js = directory / f"{name}.npz", directory / f"{name}.json"
     temps: list[Path] = []
     try:
-        tmp_npz = _temp(directory, name, temps)
-        with open(tmp_npz, "wb") as f:
+        with staged(npz, "wb") as (f, tmp_npz):
+            temps.append(tmp_npz)
             np.savez(f, **arrays)  # type: ignore[arg-type]  # stubs confuse names with options
-            _sync(f)
         record = {"format": FORMAT, "version": VERSION, "npz": npz.name,
                   "npz_sha256": _sha256(tmp_npz), "meta": meta}
-        tmp_js = _temp(directory, name, temps)
-        with open(tmp_js, "w", encoding="utf-8") as f:
+        with staged(js, "w") as (f, tmp_js):
+            temps.append(tmp_js)
             f.write(json.dumps(record, indent=1) + "\n")
-            _sync(f)
-        _replace_pair(tmp_npz, npz, tmp_js, js, directory, name, temps)
+        _replace_pair(tmp_npz, npz, tmp_js, js, temps)
     finally:
         for t in temps:  # whatever was not renamed into place
             with contextlib.suppress(FileNotFoundError):
@@ -84,12 +86,13 @@ def save(
     return npz
 
 
-def _replace_pair(tmp_npz: Path, npz: Path, tmp_js: Path, js: Path, directory: Path,
-                  name: str, temps: list[Path]) -> None:
+def _replace_pair(tmp_npz: Path, npz: Path, tmp_js: Path, js: Path, temps: list[Path]
+                  ) -> None:
     """Steps 4 and 5, undoing step 4 if step 5 raises."""
     backup = None
     if npz.exists():
-        backup = _temp(directory, name, temps)
+        backup = new_temp(npz)
+        temps.append(backup)
         backup.unlink()
         try:
             os.link(npz, backup)  # the old data under a second name: no copy
@@ -103,7 +106,7 @@ def _replace_pair(tmp_npz: Path, npz: Path, tmp_js: Path, js: Path, directory: P
             with contextlib.suppress(OSError):
                 os.replace(backup, npz)
         raise
-    _sync_dir(directory)
+    sync_dir(npz.parent)
 
 
 def _checked_array(key: Any, value: Any) -> np.ndarray:
@@ -124,33 +127,6 @@ def _checked_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise ValueError(f"meta must be JSON-serialisable: {e}") from None
     return dict(meta)
-
-
-def _temp(directory: Path, name: str, temps: list[Path]) -> Path:
-    """A new empty file ``.<name>.*.tmp`` beside the target (same file system: atomic rename)."""
-    fd, path = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    temps.append(Path(path))
-    return Path(path)
-
-
-def _sync(f: Any) -> None:
-    f.flush()
-    os.fsync(f.fileno())
-
-
-def _sync_dir(directory: Path) -> None:
-    """Make the renames themselves durable (POSIX; a no-op where directories can't be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _sha256(path: Path) -> str:

@@ -1,7 +1,11 @@
 """The ``rnnlab`` command line (also ``python -m rnnlab``).
 
-Errors a user can fix (bad flags, bad files, bad checkpoints) print one line to stderr and
-exit with status 2, never a traceback.
+Errors a user can fix (bad flags, bad files, bad checkpoints: every
+:class:`rnnlab.errors.RnnlabError`) print one line to stderr and exit with status 2, never a
+traceback. This module only parses; what each command does is in :mod:`rnnlab.commands`.
+The choices of ``--cell``, ``--optimizer``, ``--schedule`` and ``--level`` are the code's own
+registries, and each ``train`` flag sets the :class:`rnnlab.config.TrainConfig` field of the
+same name.
 """
 
 from __future__ import annotations
@@ -12,31 +16,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from rnnlab import __version__
+from rnnlab import __version__, commands
+from rnnlab.data import LEVELS
+from rnnlab.errors import RnnlabError, UsageError
+from rnnlab.models.language_model import CELLS
+from rnnlab.optim import OPTIMIZERS
+from rnnlab.schedule import SCHEDULES
 
-
-class UsageError(Exception):
-    """A problem the user can fix; printed as one line, exit status 2."""
-
-
-def cmd_gradcheck(args: argparse.Namespace) -> int:
-    from rnnlab.gradcheck_suite import cases
-
-    all_cases = cases()
-    chosen = [n for n in all_cases if not args.only or args.only.lower() in n.lower()]
-    if not chosen:
-        raise UsageError(f"no gradient-check case matches {args.only!r}; run without --only")
-    width = max(len(n) for n in chosen)
-    print(f"{'case':<{width}}  {'max rel. error':>14}  {'worst array':<16}  ok")
-    failed = 0
-    for name in chosen:
-        errors = all_cases[name]()
-        worst = max(errors, key=errors.__getitem__)
-        ok = errors[worst] <= args.tol
-        failed += not ok
-        print(f"{name:<{width}}  {errors[worst]:>14.2e}  {worst:<16}  {'yes' if ok else 'NO'}")
-    print(f"{len(chosen) - failed} of {len(chosen)} cases within {args.tol:g}")
-    return 1 if failed else 0
+__all__ = ["UsageError", "build_parser", "main"]  # UsageError: importable here as before
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,13 +81,13 @@ def _add_train(sub: Any) -> None:
     a("--data", help="UTF-8 training text (default: bundled tiny-shakespeare)")
     a("--val-data", help="validation text (default: the tail of --data, see --split)")
     a("--split", type=_split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
-    a("--level", choices=("char", "word", "byte"))
+    a("--level", choices=LEVELS)
     a("--max-vocab", type=POS_INT, help="word level: keep the most frequent, rest -> <unk>")
     a("--min-freq", type=POS_INT, help="word level: rarer words -> <unk>")
-    a("--cell", choices=("rnn", "lstm", "gru"))
-    a("--layers", type=POS_INT)
-    a("--hidden", type=POS_INT)
-    a("--embed", type=POS_INT)
+    a("--cell", choices=tuple(CELLS))
+    a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
+    a("--hidden", type=POS_INT, help="hidden_size: units per layer")
+    a("--embed", type=POS_INT, help="embed_size: embedding width")
     a("--dropout", type=_probability)
     a("--tie-weights", action="store_true", default=None)
     a("--init-range", type=POS_FLOAT, help="init every weight U(-r, r) (Zaremba: 0.1)")
@@ -109,9 +96,9 @@ def _add_train(sub: Any) -> None:
     a("--epochs", type=POS_INT)
     a("--max-steps", type=POS_INT)
     a("--time-budget", type=POS_FLOAT, help="seconds of training")
-    a("--optimizer", choices=("sgd", "adam", "adagrad", "rmsprop"))
+    a("--optimizer", choices=tuple(OPTIMIZERS))
     a("--lr", type=POS_FLOAT)
-    a("--schedule", choices=("constant", "zaremba", "plateau"))
+    a("--schedule", choices=SCHEDULES)
     a("--lr-decay", type=POS_FLOAT)
     a("--decay-after", type=NONNEG_INT, help="zaremba: epochs at constant lr")
     a("--clip", type=NONNEG_FLOAT, help="max global gradient L2 norm (0: off)")
@@ -128,7 +115,7 @@ def _add_train(sub: Any) -> None:
     a("--force", action="store_true", help="start anew in an existing run folder")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--no-sample", action="store_true", help="don't print a sample at the end")
-    p.set_defaults(func=lambda args: _commands().cmd_train(args))
+    p.set_defaults(func=commands.cmd_train)
 
 
 def _add_sample_eval(sub: Any) -> None:
@@ -144,18 +131,12 @@ def _add_sample_eval(sub: Any) -> None:
     a("--skip", action="append", default=[], metavar="TOKEN", help="never emit TOKEN")
     a("--stop", metavar="TOKEN", help="stop when TOKEN is drawn")
     a("--seed", type=NONNEG_INT, default=0)
-    p.set_defaults(func=lambda args: _commands().cmd_sample(args))
+    p.set_defaults(func=commands.cmd_sample)
     p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file")
     p.add_argument("--checkpoint", default="runs/shakespeare", metavar="RUN")
     p.add_argument("--data", required=True, help="UTF-8 text to evaluate on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=lambda args: _commands().cmd_eval(args))
-
-
-def _commands() -> Any:
-    from rnnlab import commands
-
-    return commands
+    p.set_defaults(func=commands.cmd_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,19 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "central differences in float64")
     p.add_argument("--only", default="", help="run only the cases whose name contains this")
     p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
-    p.set_defaults(func=cmd_gradcheck)
+    p.set_defaults(func=commands.cmd_gradcheck)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from rnnlab.checkpoint import CheckpointError
-    from rnnlab.data import DataError
-    from rnnlab.train import TrainingDiverged
-
     try:
         return int(args.func(args))
-    except (UsageError, DataError, CheckpointError, TrainingDiverged) as e:
+    except RnnlabError as e:
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

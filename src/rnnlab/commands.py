@@ -1,4 +1,9 @@
-"""What ``rnnlab train``, ``rnnlab sample`` and ``rnnlab eval`` do (the parser is in cli.py)."""
+"""What ``rnnlab train``, ``sample``, ``eval`` and ``gradcheck`` do (the parser is in cli.py).
+
+Each ``cmd_<name>(args)`` takes the parsed flags and returns the exit status. A problem the
+user can fix is raised as an :class:`rnnlab.errors.RnnlabError` (a subclass of it), which
+the command line prints as one line with exit status 2. This module never imports cli.py.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,16 @@ from typing import Any
 import numpy as np
 
 from rnnlab import checkpoint
-from rnnlab.data import BPTTBatches, Vocab, encode_file, read_text
+from rnnlab.config import RESUMABLE, TrainConfig, flag
+from rnnlab.data import Vocab, encode_file, read_text
+from rnnlab.errors import RunFolderError, UsageError
+from rnnlab.evaluation import evaluate_loss
+from rnnlab.generate import sample
+from rnnlab.gradcheck_suite import cases
 from rnnlab.metrics import describe_perplexity, json_line, perplexity
 from rnnlab.models import LanguageModel
-
-CONFIG_FLAGS = (
-    "data", "val_data", "level", "max_vocab", "min_freq", "cell", "layers", "hidden", "embed",
-    "dropout", "tie_weights", "init_range", "batch_size", "bptt", "epochs", "max_steps",
-    "time_budget", "optimizer", "lr", "schedule", "lr_decay", "decay_after", "clip",
-    "eval_every", "seed", "dtype", "threads", "out", "split", "eval_batch_size",
-    "diverge_factor",
-)
-EXTENDABLE = ("epochs", "max_steps", "time_budget", "diverge_factor")  # may change on resume
+from rnnlab.run import Run
+from rnnlab.train import train
 
 
 def _threads(n: int | None) -> Any:
@@ -35,20 +38,15 @@ def _threads(n: int | None) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnlab.run import Run, TrainConfig
-    from rnnlab.train import train
-
-    given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in TrainConfig.flags() if getattr(args, k) is not None}
     if args.resume:
-        fixed = sorted(set(given) - set(EXTENDABLE))
+        fixed = sorted(set(given) - set(RESUMABLE))
         if fixed:
-            from rnnlab.cli import UsageError
-
-            raise UsageError(f"--{fixed[0].replace('_', '-')} cannot change when resuming (only "
-                             "--epochs, --max-steps, --time-budget, --diverge-factor can): "
+            raise UsageError(f"{flag(fixed[0])} cannot change when resuming (only "
+                             f"{', '.join(map(flag, RESUMABLE))} can): "
                              "drop it, or start a new run with --out")
         run = Run.resume(args.resume)
-        for k in EXTENDABLE:
+        for k in RESUMABLE:
             if k in given:
                 setattr(run.config, k, given[k])
         run.trim_metrics()
@@ -78,8 +76,8 @@ def load_trained(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
     """The model and vocabulary of a run folder's best checkpoint (else its last)."""
     directory = Path(path)
     if not directory.is_dir():
-        raise checkpoint.CheckpointError(f"no run folder at {directory}: train one with "
-                                         "rnnlab train, or pass --checkpoint RUN")
+        raise RunFolderError(f"no run folder at {directory}: train one with "
+                             "rnnlab train, or pass --checkpoint RUN")
     name = "best" if (directory / "best.json").exists() else "last"
     arrays, meta = checkpoint.load(directory, name)
     model = LanguageModel.from_config(meta["model"], rng=np.random.default_rng(0))
@@ -97,8 +95,6 @@ def _default_prime(vocab: Vocab) -> str:
 
 def _stream(model: LanguageModel, vocab: Vocab, prime: str, length: int,
             options: dict[str, Any], rng: np.random.Generator) -> None:
-    from rnnlab.generate import sample
-
     prime_ids = [int(i) for i in vocab.encode(prime)]
     sep = " " if vocab.level == "word" else ""
     out = sys.stdout
@@ -128,13 +124,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model, vocab, meta = load_trained(args.checkpoint)
     read_text(args.data)  # the clear errors for a missing, empty or binary file
     ids = encode_file(args.data, vocab)
-    batches = BPTTBatches(ids, 1, meta["config"]["bptt"])  # batch 1: every token is scored
-    state, total, count = None, 0.0, 0
-    for x, y in batches:
-        _, state = model.loss(x, y, state)
-        total += model.criterion.last_loss_sum
-        count += model.criterion.last_count
-    loss = total / count
+    # One stream: every token but the first is scored.
+    loss, count = evaluate_loss(model, ids, batch_size=1, bptt=meta["config"]["bptt"])
     result: dict[str, Any] = {"loss": loss, "perplexity": perplexity(loss), "tokens": count}
     if vocab.level in ("char", "byte"):
         result["bits_per_char"] = loss / math.log(2)
@@ -145,3 +136,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in shown.items()))
     return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    all_cases = cases()
+    chosen = [n for n in all_cases if not args.only or args.only.lower() in n.lower()]
+    if not chosen:
+        raise UsageError(f"no gradient-check case matches {args.only!r}; run without --only")
+    width = max(len(n) for n in chosen)
+    print(f"{'case':<{width}}  {'max rel. error':>14}  {'worst array':<16}  ok")
+    failed = 0
+    for name in chosen:
+        errors = all_cases[name]()
+        worst = max(errors, key=errors.__getitem__)
+        ok = errors[worst] <= args.tol
+        failed += not ok
+        print(f"{name:<{width}}  {errors[worst]:>14.2e}  {worst:<16}  {'yes' if ok else 'NO'}")
+    print(f"{len(chosen) - failed} of {len(chosen)} cases within {args.tol:g}")
+    return 1 if failed else 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from rnnlab.atomic import atomic_open
 
 
 def plot_losses(run_dir: str | Path) -> Path:
@@ -27,8 +28,9 @@ def plot_losses(run_dir: str | Path) -> Path:
     ax.legend()
     fig.tight_layout()
     out = run_dir / "loss.png"
-    tmp = run_dir / ".loss.png.tmp"
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out)  # never a half-written picture
+    try:
+        with atomic_open(out, "wb") as f:  # never a half-written picture
+            fig.savefig(f, format="png", dpi=100)
+    finally:
+        plt.close(fig)
     return out

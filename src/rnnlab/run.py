@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,21 +21,17 @@ from typing import Any
 import numpy as np
 
 from rnnlab import __version__, checkpoint
-from rnnlab.data import (
-    BPTTBatches,
-    DataError,
-    Vocab,
-    encode_file,
-    read_text,
-    sha256_file,
-    split_ids,
-)
-from rnnlab.data.vocab import Level
+from rnnlab.atomic import atomic_write_text
+from rnnlab.config import TrainConfig
+from rnnlab.data import BPTTBatches, Vocab, encode_file, read_text, sha256_file, split_ids
+from rnnlab.errors import RunFolderError
 from rnnlab.metrics import json_line
 from rnnlab.models import LanguageModel
-from rnnlab.optim import SGD, Adagrad, Adam, RMSprop
+from rnnlab.optim import OPTIMIZERS
+from rnnlab.plot import plot_losses
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "rmsprop": RMSprop}
+__all__ = ["OPTIMIZERS", "Progress", "Run", "TrainConfig", "bundled_corpus", "load_data",
+           "load_metrics"]
 
 
 def bundled_corpus() -> Path:
@@ -46,63 +40,18 @@ def bundled_corpus() -> Path:
 
 
 @dataclass
-class TrainConfig:
-    """Every setting of a run; the defaults are the bundled tiny-shakespeare job."""
+class Progress:
+    """Where training stands; saved in every checkpoint (JSON)."""
 
-    data: str | None = None  # None: the bundled tiny-shakespeare
-    val_data: str | None = None  # None: the tail of ``data`` (see split)
-    split: tuple[float, ...] = (0.9, 0.05, 0.05)  # train / val / test of a single file
-    level: Level = "char"  # an annotation only: Vocab.build rejects any other value
-    max_vocab: int | None = None
-    min_freq: int = 1
-    cell: str = "lstm"
-    layers: int = 2
-    hidden: int = 256
-    embed: int = 64
-    dropout: float = 0.1
-    tie_weights: bool = False
-    init_range: float | None = None
-    batch_size: int = 32
-    eval_batch_size: int = 32
-    bptt: int = 64
-    epochs: int = 20
-    max_steps: int | None = None
-    time_budget: float | None = 240.0  # seconds of training
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    schedule: str = "constant"
-    lr_decay: float = 0.5
-    decay_after: int = 4
-    clip: float = 5.0
-    diverge_factor: float = 100.0  # stop when a loss exceeds this x ln V (0: never)
-    eval_every: int = 250
-    seed: int = 0
-    dtype: str = "float32"
-    threads: int | None = None
-    out: str = "runs/shakespeare"
-    cache_dir: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        d["split"] = tuple(d["split"])
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    epoch: int = 0
+    batch: int = 0  # next window of the epoch
+    step: int = 0
+    tokens: int = 0
+    elapsed_s: float = 0.0
+    last_loss: float = float("nan")
+    best_val: float = float("inf")
+    train_loss_sum: float = 0.0  # since the last evaluation, for its train_loss
+    train_loss_count: int = 0
 
 
 class Run:
@@ -114,15 +63,10 @@ class Run:
         self.level = config.level
         self.train_ids, self.val_ids = train_ids, val_ids
         self.rng = np.random.default_rng(config.seed)  # the one generator: init, then dropout
-        self.model = LanguageModel(
-            len(vocab), cell=config.cell, embed_size=config.embed, hidden_size=config.hidden,
-            num_layers=config.layers, dropout=config.dropout, tie_weights=config.tie_weights,
-            init_range=config.init_range, dtype=np.dtype(config.dtype), rng=self.rng)
+        self.model = LanguageModel(len(vocab), **config.model_kwargs(), rng=self.rng)
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
         self.train_batches = BPTTBatches(train_ids, config.batch_size, config.bptt)
         BPTTBatches(val_ids, config.eval_batch_size, config.bptt)  # too short: fail now
-        from rnnlab.train import Progress
-
         self.progress = Progress()
         self.state: Any = None
         self.schedule_state: dict[str, Any] | None = None
@@ -132,8 +76,9 @@ class Run:
     def create(cls, config: TrainConfig, *, force: bool = False) -> Run:
         directory = Path(config.out)
         if directory.exists() and any(directory.iterdir()) and not force:
-            raise DataError(f"run folder {directory} already exists: pass --resume {directory} "
-                            "to continue it, --force to start it anew, or another --out")
+            raise RunFolderError(f"run folder {directory} already exists: pass --resume "
+                                 f"{directory} to continue it, --force to start it anew, "
+                                 "or another --out")
         data = Path(config.data) if config.data else bundled_corpus()
         vocab, train_ids, val_ids = load_data(config, data)
         run = cls(directory, config, vocab, train_ids, val_ids)
@@ -153,14 +98,14 @@ class Run:
         directory = Path(directory)
         cfg_path = directory / "config.json"
         if not cfg_path.exists():
-            raise DataError(f"{directory} is not a run folder (no config.json): "
-                            "check the path, or start a run with rnnlab train --out")
+            raise RunFolderError(f"{directory} is not a run folder (no config.json): "
+                                 "check the path, or start a run with rnnlab train --out")
         record = json.loads(cfg_path.read_text())
         config = TrainConfig.from_json(record["config"])
         for f, sha in record["data_sha256"].items():
             if not Path(f).exists() or sha256_file(f) != sha:
-                raise DataError(f"data file {f} is missing or changed since the run started: "
-                                "restore it, or start a new run")
+                raise RunFolderError(f"data file {f} is missing or changed since the run "
+                                     "started: restore it, or start a new run")
         arrays, meta = checkpoint.load(directory, "last")
         vocab = Vocab.from_json(meta["vocab"])
         _, train_ids, val_ids = load_data(config, Path(config.data) if config.data
@@ -186,8 +131,6 @@ class Run:
         checkpoint.save(self.directory, name, arrays, meta)
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        from rnnlab.train import Progress
-
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
@@ -204,8 +147,6 @@ class Run:
         path = self.directory / "metrics.jsonl"
         with path.open("a", encoding="utf-8") as f:
             f.write(json_line(row) + "\n")
-        from rnnlab.plot import plot_losses
-
         plot_losses(self.directory)
 
     def trim_metrics(self) -> None:
@@ -230,3 +171,15 @@ def load_data(config: TrainConfig, data: Path, vocab: Vocab | None = None
         return vocab, ids, encode_file(Path(config.val_data), vocab, cache_dir=config.cache_dir)
     parts = split_ids(ids, config.split)
     return vocab, parts[0], parts[1]
+
+
+def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run folder's ``metrics.jsonl`` (none if it has none yet)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as e:
+        raise RunFolderError(f"{path} is not valid JSON lines ({e}): "
+                             "delete the damaged line or retrain with --force") from e

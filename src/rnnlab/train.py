@@ -15,56 +15,28 @@ at every evaluation, so ``--resume`` reproduces an uninterrupted run bit for bit
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnnlab.checkpoint import CheckpointError
+from rnnlab.errors import TrainingDiverged
+from rnnlab.evaluation import evaluate_loss
 from rnnlab.metrics import perplexity
-from rnnlab.optim import clip_grad_norm
-from rnnlab.run import Run, TrainConfig
+from rnnlab.optim import clip_grad_norm, grad_norm
+from rnnlab.run import Progress, Run, TrainConfig, load_metrics
 from rnnlab.schedule import Schedule
 
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the gradient norm became NaN or infinite, or a loss exploded (see
-    :func:`divergence_limit`)."""
-
-
-@dataclass
-class Progress:
-    """Where training stands; saved in every checkpoint (JSON)."""
-
-    epoch: int = 0
-    batch: int = 0  # next window of the epoch
-    step: int = 0
-    tokens: int = 0
-    elapsed_s: float = 0.0
-    last_loss: float = float("nan")
-    best_val: float = float("inf")
-    train_loss_sum: float = 0.0  # since the last evaluation, for its train_loss
-    train_loss_count: int = 0
+__all__ = ["Progress", "TrainingDiverged", "divergence_limit", "evaluate", "load_metrics",
+           "train"]
 
 
 def evaluate(run: Run, ids: np.ndarray) -> tuple[float, int]:
-    """Mean loss in nats per token over ``ids`` (state carried), and the token count."""
-    from rnnlab.data import BPTTBatches
-
-    model, cfg = run.model, run.config
-    model.eval()
-    batches = BPTTBatches(ids, cfg.eval_batch_size, cfg.bptt)
-    state, total, count = None, 0.0, 0
-    for x, y in batches:
-        _, state = model.loss(x, y, state)
-        total += model.criterion.last_loss_sum
-        count += model.criterion.last_count
-    model.train()
-    return total / max(count, 1), count
+    """Mean loss in nats per token over ``ids`` (state carried), and the token count, with
+    the run's validation settings (``eval_batch_size`` streams, ``bptt``)."""
+    cfg = run.config
+    return evaluate_loss(run.model, ids, batch_size=cfg.eval_batch_size, bptt=cfg.bptt)
 
 
 def divergence_limit(cfg: TrainConfig, vocab_size: int) -> float:
@@ -103,7 +75,7 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
             loss, state = model.loss(x, y, state)
             model.zero_grad()
             model.backward_loss()
-            norm = clip_grad_norm(params, cfg.clip) if cfg.clip > 0 else _grad_norm(params)
+            norm = clip_grad_norm(params, cfg.clip) if cfg.clip > 0 else grad_norm(params)
             if not (loss <= limit and math.isfinite(norm)):  # NaN fails every comparison
                 raise TrainingDiverged(_diverged_message(prog, "training", loss, limit, params))
             run.optimizer.step()
@@ -170,16 +142,10 @@ def _out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:
     return cfg.time_budget is not None and prog.elapsed_s >= cfg.time_budget
 
 
-def _grad_norm(params: dict[str, Any]) -> float:
-    return math.sqrt(sum(float(np.sum(np.square(p.grad, dtype=np.float64)))
-                         for p in params.values()))
-
-
 def _diverged_message(prog: Progress, what: str, loss: float, limit: float,
                       params: dict[str, Any], *, stepped: bool = False) -> str:
     """One line: which loss, at which step, the last sane training loss, each gradient norm."""
-    norms = {n: math.sqrt(float(np.sum(np.square(p.grad, dtype=np.float64))))
-             for n, p in params.items()}
+    norms = {n: grad_norm([p]) for n, p in params.items()}
     shown = ", ".join(f"{n}={v:.3g}" for n, v in norms.items())
     step = prog.step if stepped else prog.step + 1
     became = (f"became {loss} at step {step}" if not math.isfinite(loss) else
@@ -197,14 +163,3 @@ def _bar(enabled: bool, total: int, prog: Progress) -> Any:
 
     return tqdm(total=total, initial=prog.batch, desc=f"epoch {prog.epoch + 1}",
                 unit="batch", dynamic_ncols=True, leave=False)
-
-
-def load_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON lines ({e}): "
-                              "delete the damaged line or retrain with --force") from e

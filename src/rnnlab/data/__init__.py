@@ -8,13 +8,15 @@
     for x, y in BPTTBatches(ids, batch_size=20, bptt=35):   # (T, B) int64 each
         ...
 
-Every problem a user can fix raises :class:`DataError` (a ValueError) with a one-line
-message: what is wrong, then what to do.
+Every problem a user can fix raises :class:`DataError` (a ValueError, defined in
+:mod:`rnnlab.errors`) with a one-line message: what is wrong, then what to do. This package
+knows no network: it imports nothing from :mod:`rnnlab.nn` (import-linter checks it).
 """
 
 from rnnlab.data.batching import BPTTBatches, split_ids
-from rnnlab.data.corpus import DataError, encode_file, read_text, sha256_file
-from rnnlab.data.vocab import Vocab
+from rnnlab.data.corpus import encode_file, read_text, sha256_file
+from rnnlab.data.vocab import LEVELS, Vocab
+from rnnlab.errors import DataError
 
-__all__ = ["BPTTBatches", "DataError", "Vocab", "encode_file", "read_text", "sha256_file",
+__all__ = ["LEVELS", "BPTTBatches", "DataError", "Vocab", "encode_file", "read_text", "sha256_file",
            "split_ids"]

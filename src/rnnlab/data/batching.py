@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from rnnlab.data.corpus import DataError
+from rnnlab.errors import DataError
 
 
 def split_ids(ids: np.ndarray, fractions: Sequence[float]) -> list[np.ndarray]:
@@ -56,6 +56,15 @@ class BPTTBatches:
     stays on disk); each window is copied out as int64 ``(T, batch_size)``, time-major as
     the layers expect, with ``T = bptt`` except possibly in the last window. The state of
     stream ``b`` after window ``i`` is the right start for stream ``b`` of window ``i + 1``.
+
+    >>> batches = BPTTBatches(np.arange(10), batch_size=2, bptt=3)
+    >>> batches.data.T  # stream b is ids[5*b : 5*b + 5]
+    array([[0, 1, 2, 3, 4],
+           [5, 6, 7, 8, 9]])
+    >>> [x.T.tolist() for x, y in batches]  # windows of 3 steps, then the rest
+    [[[0, 1, 2], [5, 6, 7]], [[3], [8]]]
+    >>> batches[0][1].T.tolist()  # the targets: each input's next token
+    [[1, 2, 3], [6, 7, 8]]
     """
 
     def __init__(self, ids: np.ndarray, batch_size: int, bptt: int) -> None:

@@ -14,18 +14,17 @@ memory-map them::
 from __future__ import annotations
 
 import codecs
-import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
-if TYPE_CHECKING:  # only for annotations: vocab.py imports DataError from here
-    from rnnlab.data.vocab import Vocab
+from rnnlab.atomic import atomic_open
+from rnnlab.data.vocab import Vocab
+from rnnlab.errors import DataError
 
 StrPath = str | os.PathLike[str]
 P = ParamSpec("P")
@@ -36,15 +35,21 @@ T = TypeVar("T")
 CHUNK_BYTES = 16 * 2**20
 
 
-class DataError(ValueError):
-    """A problem with the user's data or data options.
-
-    The message is a single line: what is wrong, a colon, then what to do about it.
-    """
-
-
 def read_text(path: StrPath) -> str:
-    """The whole file as a str: UTF-8, BOM stripped, neither binary nor blank."""
+    """The whole file as a str: UTF-8, BOM stripped, neither binary nor blank.
+
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "tiny.txt"
+    >>> _ = path.write_bytes(b"\\xef\\xbb\\xbfcaf\\xc3\\xa9\\n")  # a BOM, then UTF-8
+    >>> read_text(path)
+    'café\\n'
+    >>> _ = path.write_bytes(b"\\x89PNG\\x00")
+    >>> read_text(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rnnlab.errors.DataError: ... is binary, not text (NUL byte at offset 4): ...
+    >>> folder.cleanup()
+    """
     p = _check_file(path)
     data = _read(p, p.read_bytes)
     _check_no_nul(p, data, 0)
@@ -84,7 +89,10 @@ def encode_file(path: StrPath, vocab: Vocab, *, cache_dir: StrPath | None = None
         ids = _encode_stream(p, vocab)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _save_atomic(target, ids)
+            # Atomic: readers never see a partial file, and two processes caching the
+            # same key just replace one complete file with another.
+            with atomic_open(target, "wb") as f:
+                np.save(f, ids, allow_pickle=False)
         except OSError as e:
             raise DataError(
                 f"cannot write the token cache {str(target)!r} ({e.strerror or e}): "
@@ -224,19 +232,3 @@ def _encode_stream(p: Path, vocab: Vocab) -> np.ndarray:
     if ids.size == 0:  # possible only at byte level, for a file holding just a BOM
         raise _blank(p)
     return ids
-
-
-def _save_atomic(target: Path, ids: np.ndarray) -> None:
-    """Write beside the target, then rename over it: readers never see a partial file, and
-    two processes caching the same key just replace one complete file with another."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, ids, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -31,11 +31,18 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
-from rnnlab.data.corpus import DataError
+from rnnlab.data._tokens import (
+    EOS,
+    as_bytes,
+    check_str,
+    count_tokens,
+    cut_rare,
+    split_words,
+)
+from rnnlab.errors import DataError
 
 Level = Literal["char", "word", "byte"]
 LEVELS = ("char", "word", "byte")
-EOS = "<eos>"
 UNK = {"char": "\ufffd", "word": "<unk>", "byte": None}
 FORMAT, VERSION = "rnnlab.vocab", 1
 
@@ -46,6 +53,17 @@ class Vocab:
     ``encode(text)`` gives ids ``(N,)`` in ``self.dtype``; ``decode(ids)`` gives the text
     back (word level normalises spacing: one space between words, ``<eos>`` a newline).
     Treat ``tokens`` as read-only: the index and ``fingerprint`` are computed once.
+
+    >>> vocab = Vocab.build("the cat sat\\nthe end\\n", "word")
+    >>> vocab.tokens
+    ['<eos>', 'the', 'cat', 'end', 'sat']
+    >>> ids = vocab.encode("the cat\\n")
+    >>> ids, ids.dtype
+    (array([1, 2, 0], dtype=uint8), dtype('uint8'))
+    >>> vocab.decode(ids)
+    'the cat\\n'
+    >>> Vocab.from_json(vocab.to_json()) == vocab
+    True
     """
 
     def __init__(self, level: Level, tokens: Iterable[str]) -> None:
@@ -85,7 +103,7 @@ class Vocab:
             raise ValueError(f"max_size must be a positive integer or None, got {max_size!r}")
         if not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
-        counts = _count(text, level)
+        counts = count_tokens(text, level)
         if not any(counts[t] for t in counts if t != EOS):
             raise DataError("cannot build a vocabulary from text with no tokens: pass some text")
         if level == "byte":
@@ -93,7 +111,7 @@ class Vocab:
                 raise ValueError("max_size and min_freq apply to char and word vocabularies")
             return cls(level, sorted(counts))
         unk = cast(str, UNK[level])  # not None: only byte level (returned above) lacks one
-        kept = _cut(counts, unk, {EOS} if level == "word" else set(), max_size, min_freq)
+        kept = cut_rare(counts, unk, {EOS} if level == "word" else set(), max_size, min_freq)
         if level == "char":
             return cls(level, sorted(kept))
         return cls(level, sorted(kept, key=lambda t: (-kept[t], t)))
@@ -128,9 +146,9 @@ class Vocab:
     def tokenize(self, text: str | bytes) -> list[str]:
         """The tokens of ``text`` (e.g. to prime generation); unknown ones are kept as is."""
         if self.level == "byte":
-            return list(_as_bytes(text).decode("latin-1"))  # byte b -> token chr(b)
-        text = _check_str(text, self.level)
-        return _words(text) if self.level == "word" else list(text)
+            return list(as_bytes(text).decode("latin-1"))  # byte b -> token chr(b)
+        text = check_str(text, self.level)
+        return split_words(text) if self.level == "word" else list(text)
 
     def encode(self, text: str | bytes) -> np.ndarray:
         """Token ids ``(N,)`` in ``self.dtype``; unseen tokens become ``<unk>`` if there is one,
@@ -176,12 +194,12 @@ class Vocab:
         """:meth:`encode` of a piece of a file whose first line is ``first_line``."""
         tokens: list[str] | None = None
         if self.level == "byte":
-            ids = self._lookup(np.frombuffer(_as_bytes(text), dtype=np.uint8))
+            ids = self._lookup(np.frombuffer(as_bytes(text), dtype=np.uint8))
         elif self.level == "char":
             # UTF-32 is one fixed-width code unit per code point: the str as an int array.
-            ids = self._lookup(np.frombuffer(_check_str(text, "char").encode("utf-32-le"), "<u4"))
+            ids = self._lookup(np.frombuffer(check_str(text, "char").encode("utf-32-le"), "<u4"))
         else:
-            tokens = _words(_check_str(text, "word"))
+            tokens = split_words(check_str(text, "word"))
             ids = np.fromiter(map(self._ids.get, tokens, repeat(-1)), np.int64, len(tokens))
         unknown = ids < 0
         if unknown.any():
@@ -201,10 +219,10 @@ class Vocab:
         if tokens is not None:
             what, line = f"word {tokens[at]!r}", first_line + tokens[:at].count(EOS)
         elif self.level == "byte":
-            data = _as_bytes(text)
+            data = as_bytes(text)
             what, line = f"byte 0x{data[at]:02x}", first_line + data.count(b"\n", 0, at)
         else:
-            chars = _check_str(text, "char")
+            chars = check_str(text, "char")
             what = f"character {chars[at]!r} (U+{ord(chars[at]):04X})"
             line = first_line + chars.count("\n", 0, at)
         fix = "build the vocabulary from this text"
@@ -214,51 +232,6 @@ class Vocab:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _words(text: str) -> list[str]:
-    """Whitespace-separated words, each newline the token ``<eos>`` (so ``\\r\\n`` works too).
-
-    A last line without a newline gets no ``<eos>``: a prompt "the cat" stays open.
-    """
-    return text.replace("\n", f" {EOS} ").split()
-
-
-def _count(text: str | bytes, level: Level) -> Counter[str]:
-    """Token -> number of occurrences, counted in C (np.bincount or Counter)."""
-    if level == "byte":
-        counts = np.bincount(np.frombuffer(_as_bytes(text), dtype=np.uint8), minlength=256)
-        return Counter({chr(b): int(counts[b]) for b in np.flatnonzero(counts)})
-    text = _check_str(text, level)
-    if level == "word":
-        words = Counter(_words(text))
-        words.setdefault(EOS, 0)  # always present, so any later text's newlines encode
-        return words
-    # A histogram over code points (at most 0x110000 bins) beats sorting for np.unique.
-    counts = np.bincount(np.frombuffer(text.encode("utf-32-le"), dtype="<u4"))
-    return Counter({chr(c): int(counts[c]) for c in np.flatnonzero(counts)})
-
-
-def _cut(
-    counts: Counter[str], unk: str, protected: set[str], max_size: int | None, min_freq: int
-) -> dict[str, int]:
-    """Keep the most frequent tokens; the rest become ``unk``, whose count absorbs theirs.
-
-    Protected tokens and an ``unk`` already in the text are always kept. Ranking by
-    descending count makes "count >= min_freq" a prefix, so both cuts keep a prefix.
-    """
-    fixed = [t for t in sorted(protected | {unk}) if t in counts]
-    ranked = sorted((t for t in counts if t not in fixed), key=lambda t: (-counts[t], t))
-    keep = sum(1 for t in ranked if counts[t] >= min_freq)
-    if max_size is not None and (keep < len(ranked) or len(fixed) + keep > max_size):
-        room = max_size - len(fixed) - (unk not in counts)  # a cut will add unk
-        if room < 1:
-            raise ValueError(f"max_size={max_size} leaves no room beside {fixed + [unk]}")
-        keep = min(keep, room)
-    kept = {t: counts[t] for t in fixed + ranked[:keep]}
-    if keep < len(ranked):
-        kept[unk] = kept.get(unk, 0) + sum(counts[t] for t in ranked[keep:])
-    return kept
 
 
 def _id_dtype(size: int) -> np.dtype:
@@ -271,16 +244,6 @@ def _id_dtype(size: int) -> np.dtype:
 def _check_level(level: object) -> None:
     if level not in LEVELS:
         raise DataError(f"vocabulary level {level!r} is unknown: use 'char', 'word' or 'byte'")
-
-
-def _check_str(text: object, level: str) -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"{level} level takes str, got {type(text).__name__}: decode it first")
-    return text
-
-
-def _as_bytes(text: str | bytes) -> bytes:
-    return text.encode("utf-8") if isinstance(text, str) else bytes(text)
 
 
 def _check_tokens(level: object, tokens: list[str]) -> None:

@@ -4,13 +4,25 @@
 ``lr`` is a plain float that a schedule may change between steps. Weight decay λ is L2 as in
 torch: the update sees ``g = p.grad + λ·θ`` (except AdamW, which shrinks ``θ`` directly).
 Checkpoint state is plain data, never pickled: arrays keyed ``"<param name>.<buffer>"`` plus
-JSON-serialisable meta.
-"""
+JSON-serialisable meta. :data:`OPTIMIZERS` maps each ``--optimizer`` name to its class.
 
+>>> import numpy as np
+>>> from rnnlab.nn import Parameter
+>>> w = Parameter(np.array([1.0, -2.0]))
+>>> opt = OPTIMIZERS["sgd"]({"w": w}, lr=0.1)
+>>> w.grad[...] = [10.0, 0.0]
+>>> opt.step()
+>>> w.value
+array([ 0., -2.])
+"""
 
 from rnnlab.optim.adaptive import Adagrad, Adam, RMSprop
 from rnnlab.optim.base import Optimizer, Params
-from rnnlab.optim.clip import clip_grad_norm
+from rnnlab.optim.clip import clip_grad_norm, grad_norm
 from rnnlab.optim.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "Optimizer", "Params", "RMSprop", "clip_grad_norm"]
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad,
+                                          "rmsprop": RMSprop}
+
+__all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "Optimizer", "Params", "RMSprop",
+           "clip_grad_norm", "grad_norm"]

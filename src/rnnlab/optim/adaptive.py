@@ -13,6 +13,12 @@ class Adagrad(Optimizer):
 
         s_t = s_{t-1} + g_t²            (s_0 = initial_accumulator_value)
         θ_t = θ_{t-1} - lr·g_t / (√s_t + ε)
+
+    >>> w = Parameter(np.array([1.0, 1.0]))
+    >>> w.grad[...] = [0.5, -3.0]
+    >>> Adagrad([w], lr=0.1).step()  # the first step is lr·sign(g)
+    >>> w.value.round(6)
+    array([0.9, 1.1])
     """
 
     _hyper_names = ("lr", "eps", "initial_accumulator_value", "weight_decay")
@@ -48,6 +54,12 @@ class RMSprop(Optimizer):
         a_t = √(v_t - ḡ_t²) + ε  if centered  else  √v_t + ε
         b_t = μ·b_{t-1} + g_t / a_t,  θ_t = θ_{t-1} - lr·b_t   (momentum μ > 0; b_0 = 0)
         θ_t = θ_{t-1} - lr·g_t / a_t                           (μ = 0)
+
+    >>> w = Parameter(np.array([1.0, 1.0]))
+    >>> w.grad[...] = [0.5, -3.0]
+    >>> RMSprop([w], lr=0.01, alpha=0.99).step()  # first step: lr·sign(g)/√(1 - α)
+    >>> w.value.round(6)
+    array([0.9, 1.1])
     """
 
     _hyper_names = ("lr", "alpha", "eps", "momentum", "centered", "weight_decay")
@@ -99,6 +111,12 @@ class Adam(Optimizer):
         θ_t = θ_{t-1} - lr/(1 - β₁ᵗ) · m_t / (√v_t / √(1 - β₂ᵗ) + ε)
 
     ε is added after the bias correction of √v, as torch does.
+
+    >>> w = Parameter(np.array([1.0, 1.0]))
+    >>> w.grad[...] = [0.5, -3.0]
+    >>> Adam([w], lr=0.1).step()  # the first step is lr·sign(g), whatever |g|
+    >>> w.value.round(6)
+    array([0.9, 1.1])
     """
 
     _hyper_names = ("lr", "betas", "eps", "weight_decay", "decoupled")

@@ -19,6 +19,14 @@ class SGD(Optimizer):
         θ_t = θ_{t-1} - lr·d_t
 
     and ``θ_t = θ_{t-1} - lr·g_t`` without momentum. Nesterov needs μ > 0 and τ = 0.
+
+    >>> w = Parameter(np.array([1.0]))
+    >>> opt = SGD({"w": w}, lr=0.5, momentum=0.9)
+    >>> w.grad[...] = 1.0
+    >>> for _ in range(2):
+    ...     opt.step()  # steps of 0.5·1 and then 0.5·(0.9 + 1)
+    >>> w.value
+    array([-0.45])
     """
 
     _hyper_names = ("lr", "momentum", "dampening", "nesterov", "weight_decay")

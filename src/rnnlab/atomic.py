@@ -1,0 +1,103 @@
+"""Writing files atomically: a reader sees the old file or the new one, never part of one.
+
+The one recipe, used for every file rnnlab writes (config.json, metrics.jsonl, loss.png,
+the token cache, checkpoints)::
+
+    1. a new temp file .<name>.<random>.tmp beside the target   same file system
+    2. write, flush, fsync                                       the bytes are on disk
+    3. os.replace(temp, target)                                  atomic on POSIX and Windows
+    4. fsync the directory                                       the rename is on disk too
+
+If anything raises before step 3 the temp file is deleted and the target is untouched.
+:func:`atomic_open` is the whole recipe; :func:`staged` stops after step 2 for a writer
+that renames several files itself (a checkpoint's ``.npz`` and ``.json`` pair).
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> with tempfile.TemporaryDirectory() as d:
+...     target = Path(d) / "notes.txt"
+...     atomic_write_text(target, "first\\n")
+...     with atomic_open(target, "w") as f:
+...         _ = f.write("second\\n")
+...     print(target.read_text(), end="")
+...     print(sorted(p.name for p in Path(d).iterdir()))
+second
+['notes.txt']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+StrPath = str | os.PathLike[str]
+
+
+def new_temp(target: StrPath) -> Path:
+    """A new empty file ``.<target name>.<random>.tmp`` in the target's folder."""
+    target = Path(target)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def staged(target: StrPath, mode: str = "wb") -> Iterator[tuple[IO[Any], Path]]:
+    """``(file, temp path)``: a temp file beside ``target``, open in ``mode``.
+
+    On leaving the block the file is flushed, fsynced and closed; the caller renames it.
+    If the block raises, the temp file is deleted.
+    """
+    tmp = new_temp(target)
+    try:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f, tmp
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(target: StrPath, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open ``target`` for writing (``"w"``: UTF-8 text, ``"wb"``: bytes), atomically.
+
+    What is written lands in a temp file; leaving the block without an exception renames
+    it over ``target`` (steps 3 and 4 of the module doc), raising leaves ``target`` as it was.
+    """
+    target = Path(target)
+    with staged(target, mode) as (f, tmp):
+        yield f
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    sync_dir(target.parent)
+
+
+def atomic_write_text(target: StrPath, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    with atomic_open(target, "w") as f:
+        f.write(text)
+
+
+def sync_dir(directory: StrPath) -> None:
+    """Make renames in ``directory`` durable (POSIX; a no-op where folders can't be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
