@@ -33,13 +33,27 @@ class RowsGrad(NamedTuple):
 
 
 class InputTable:
-    """Methods of :class:`Recurrent` for the table; see the module doc."""
+    """Methods of :class:`Recurrent` for the table; see the module doc.
+
+    What they use of the layer: the attributes below, and three methods that ``Recurrent``
+    defines (declared here with their types).
+    """
 
     weights: list[dict[str, Any]]
     _cache: dict[str, Any] | None
     dtype: Any
     gates: int
     hidden_size: int
+
+    def _input_bias(self, k: int) -> Array | None:
+        raise NotImplementedError
+
+    def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: Any,
+                 lengths: Any, return_cells: bool) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _backward(self, dy: Any, dstate: Any, truncate: int | None) -> tuple[Array, Any]:
+        raise NotImplementedError
 
     def input_table(self, E: Array) -> Array:
         """(V, gates*H) = E W_ih^T + b: layer 0's input projection of every row of E (V, D).
@@ -49,7 +63,7 @@ class InputTable:
         small vocabulary that is far less work, in training as in generation.
         """
         G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
-        b = self._input_bias(0)  # type: ignore[attr-defined]
+        b = self._input_bias(0)
         return G if b is None else G + b
 
     def input_table_backward(self, E: Array, dtable: Array) -> Array:
@@ -94,7 +108,7 @@ class InputTable:
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
         check_ids(ids, table.shape[0], "the table's rows")
-        return self._forward(None, (table, ids), state, None, False)  # type: ignore[attr-defined]
+        return self._forward(None, (table, ids), state, None, False)
 
     def backward_rows(self, dy: Array, dstate: Any = None, *,
                       truncate: int | None = None) -> RowsGrad:
@@ -106,7 +120,7 @@ class InputTable:
         """
         if not self._looked_up():
             raise ValueError("backward_rows follows forward_rows; after forward, call backward")
-        return RowsGrad(*self._backward(dy, dstate, truncate))  # type: ignore[attr-defined]
+        return RowsGrad(*self._backward(dy, dstate, truncate))
 
     def _looked_up(self) -> bool:
         """Whether the last forward looked layer 0's input projection up (forward_rows)."""

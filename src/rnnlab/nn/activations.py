@@ -39,12 +39,20 @@ def sigmoid_(a: Array) -> Array:
 
 
 def tanh_(a: Array) -> Array:
-    """tanh in place."""
+    """tanh in place.
+
+    >>> tanh_(np.array([0.0, 100.0]))
+    array([0., 1.])
+    """
     return np.tanh(a, out=a)
 
 
 def relu_(a: Array) -> Array:
-    """max(a, 0) in place."""
+    """max(a, 0) in place.
+
+    >>> relu_(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    """
     return np.maximum(a, 0, out=a)
 
 

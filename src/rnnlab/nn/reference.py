@@ -16,16 +16,19 @@ x and of the previous state, and ``grads``, the gradient of each entry of ``p``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rnnlab._array import Array
 
+if TYPE_CHECKING:
+    from rnnlab.nn.recurrent import Recurrent
+
 Params = dict[str, Array]
 
 
-def layer_params(layer: Any, k: int = 0) -> Params:
+def layer_params(layer: Recurrent, k: int = 0) -> Params:
     """Layer k's parameter arrays of a fast RNN, LSTM or GRU, by the names above.
 
     >>> from rnnlab.nn import LSTM
