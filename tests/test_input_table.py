@@ -39,7 +39,7 @@ def run(layer, E, ids, s0, dy, ds, *, rows, truncate):
     dE = np.zeros_like(E)
     if rows:
         y, state = layer.forward_rows(layer.input_table(E), ids, s0)
-        drows, ds0 = layer.backward(dy, ds, truncate=truncate)  # (T, N, gates*H)
+        drows, ds0 = layer.backward_rows(dy, ds, truncate=truncate)  # (T, N, gates*H)
         dtable = np.zeros((V, drows.shape[-1]))
         add_rows_at(dtable, ids, drows)
         dE += layer.input_table_backward(E, dtable)

@@ -1,9 +1,4 @@
-"""Array allocation helpers.
-
-Every layer allocates through these few functions, passing its array module ``xp``
-(NumPy today). A GPU backend (CuPy) can later be chosen per model by handing a layer
-a different ``xp``; nothing is switched at import time.
-"""
+"""Array helpers: the layers' random initialisation and input checks (NumPy arrays only)."""
 
 from __future__ import annotations
 
@@ -11,24 +6,12 @@ from typing import Any
 
 import numpy as np
 
-ArrayModule = Any  # numpy, or an API-compatible module such as cupy
 Array = np.ndarray
 
 
-def zeros(shape: tuple[int, ...], dtype: Any, xp: ArrayModule = np) -> Array:
-    return xp.zeros(shape, dtype=dtype)
-
-
-def empty(shape: tuple[int, ...], dtype: Any, xp: ArrayModule = np) -> Array:
-    return xp.empty(shape, dtype=dtype)
-
-
-def uniform(
-    rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: Any,
-    xp: ArrayModule = np,
-) -> Array:
-    """U(-bound, bound) samples drawn from ``rng`` (always on the host), then moved to ``xp``."""
-    return xp.asarray(rng.uniform(-bound, bound, size=shape).astype(dtype))
+def uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: Any) -> Array:
+    """U(-bound, bound) samples of ``shape`` drawn from ``rng``, in ``dtype``."""
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def check_float_dtype(dtype: Any) -> np.dtype:

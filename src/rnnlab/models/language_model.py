@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rnnlab._array import Array, check_float_dtype, zeros
+from rnnlab._array import Array, check_float_dtype
 from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.embedding import ONE_HOT_MAX, add_rows_at
 from rnnlab.nn.recurrent import Recurrent
@@ -171,14 +171,14 @@ class LanguageModel(Module):
         truncated-BPTT boundary).
         """
         dy = self.output_dropout.backward(self.decoder.backward(dlogits))  # (T, N, H)
-        dx, dstate0 = self.rnn.backward(dy, dstate)  # (T, N, E)
         ids = self._looked_up
         if ids is None:
+            dx, dstate0 = self.rnn.backward(dy, dstate)  # (T, N, E)
             self.embedding.backward(self.embed_dropout.backward(dx))
             return dstate0
-        # dx is the gradient of the looked-up rows table[ids], (T, N, gates*H)
-        dtable = zeros((self.vocab_size, dx.shape[-1]), self.dtype, self.rnn.xp)
-        add_rows_at(dtable, ids, dx, self.rnn.xp)
+        drows, dstate0 = self.rnn.backward_rows(dy, dstate)  # (T, N, gates*H) of table[ids]
+        dtable = np.zeros((self.vocab_size, drows.shape[-1]), self.dtype)
+        add_rows_at(dtable, ids, drows)
         W_emb = self.embedding.weight
         W_emb.grad += self.rnn.input_table_backward(W_emb.value, dtable)  # (V, E)
         return dstate0
@@ -201,8 +201,8 @@ class LanguageModel(Module):
     def init_state(self, batch_size: int) -> State:
         """The zero state for ``batch_size`` sequences: (L, N, H), or (h, c) for an LSTM."""
         shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
-        h = zeros(shape, self.dtype, self.rnn.xp)
-        return (h, zeros(shape, self.dtype, self.rnn.xp)) if self.rnn.has_cell else h
+        h = np.zeros(shape, self.dtype)
+        return (h, np.zeros(shape, self.dtype)) if self.rnn.has_cell else h
 
     def reseed(self, seed: int | np.random.Generator) -> None:
         """Use a fresh generator for every dropout mask (repeatable masks, e.g. gradchecks).

@@ -6,9 +6,11 @@ projection is linear in E, so every token's projection fits in one table::
     table = E W_ih^T + b            (V, gates*H)  input_table
     G0[t, n] = table[ids[t, n]]     (T, N, gates*H)  forward_rows: a row lookup per step
 
-and backward, through the same lookup (the layer returns dG0 in place of dx)::
+and backward, through the same lookup (``backward_rows`` returns dG0 where ``backward``
+returns dx)::
 
-    dtable[v] = sum_{t,n : ids = v} dG0[t, n]      add_rows_at (the caller)
+    drows, dstate0 = backward_rows(dy, dstate)     drows = dG0 (T, N, gates*H)
+    dtable[v] = sum_{t,n : ids = v} drows[t, n]    add_rows_at (the caller)
     dW_ih += dtable^T E,  dE = dtable W_ih          input_table_backward
 
 That replaces three (T*N, D) @ (D, gates*H) products (forward, dW_ih, dx) with (V, D) ones,
@@ -18,18 +20,40 @@ V <= 2D and V <= 256 (``fuses_embedding``), e.g. for characters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from rnnlab._array import Array, check_array, check_ids
 
 
+class RowsGrad(NamedTuple):
+    """What :meth:`InputTable.backward_rows` returns (unpacks as ``drows, dstate0``)."""
+
+    drows: Array  # (T, N, gates*H): gradient of the looked-up rows table[ids[t, n]]
+    dstate0: Any  # gradient of the initial state, as from backward
+
+
 class InputTable:
-    """Methods of :class:`Recurrent` for the table; see the module doc."""
+    """Methods of :class:`Recurrent` for the table; see the module doc.
+
+    What they use of the layer: the attributes below, and three methods that ``Recurrent``
+    defines (declared here with their types).
+    """
 
     weights: list[dict[str, Any]]
+    _cache: dict[str, Any] | None
     dtype: Any
     gates: int
     hidden_size: int
+
+    def _input_bias(self, k: int) -> Array | None:
+        raise NotImplementedError
+
+    def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: Any,
+                 lengths: Any, return_cells: bool) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _backward(self, dy: Any, dstate: Any, truncate: int | None) -> tuple[Array, Any]:
+        raise NotImplementedError
 
     def input_table(self, E: Array) -> Array:
         """(V, gates*H) = E W_ih^T + b: layer 0's input projection of every row of E (V, D).
@@ -39,7 +63,7 @@ class InputTable:
         small vocabulary that is far less work, in training as in generation.
         """
         G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
-        b = self._input_bias(0)  # type: ignore[attr-defined]
+        b = self._input_bias(0)
         return G if b is None else G + b
 
     def input_table_backward(self, E: Array, dtable: Array) -> Array:
@@ -55,9 +79,26 @@ class InputTable:
     def forward_rows(self, table: Array, ids: Array, state: Any = None) -> tuple[Any, Any]:
         """``forward`` with layer 0's input projection looked up: row ``table[ids[t, n]]``.
 
-        table: (V, gates*H) from :meth:`input_table`; ids: (T, N) ints in [0, V). After it,
-        ``backward`` returns, in place of dx, the gradient of the looked-up rows
-        (T, N, gates*H); summed per id (``add_rows_at``) it is input_table_backward's dtable.
+        table: (V, gates*H) from :meth:`input_table`; ids: (T, N) ints in [0, V). Its
+        backward is :meth:`backward_rows`.
+
+        Examples::
+
+            >>> import numpy as np
+            >>> from rnnlab.nn import LSTM
+            >>> from rnnlab.nn.embedding import add_rows_at
+            >>> lstm = LSTM(4, 3, dtype=np.float64, rng=np.random.default_rng(0))
+            >>> E = np.random.default_rng(1).standard_normal((6, 4))   # (V, D) embeddings
+            >>> ids = np.array([[0, 5], [2, 2]])                        # (T, N)
+            >>> y, state = lstm.forward_rows(lstm.input_table(E), ids)
+            >>> bool(np.allclose(y, lstm.forward(E[ids])[0]))          # same as the input
+            True
+            >>> _ = lstm.forward_rows(lstm.input_table(E), ids)
+            >>> drows, dstate0 = lstm.backward_rows(np.ones_like(y))
+            >>> dtable = np.zeros((6, 12))
+            >>> add_rows_at(dtable, ids, drows)                         # sum per token
+            >>> lstm.input_table_backward(E, dtable).shape              # dE (V, D)
+            (6, 4)
         """
         check_array("table", table, self.dtype, 2)
         if table.shape[1] != self.gates * self.hidden_size:
@@ -67,4 +108,20 @@ class InputTable:
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
         check_ids(ids, table.shape[0], "the table's rows")
-        return self._forward(None, (table, ids), state, None, False)  # type: ignore[attr-defined]
+        return self._forward(None, (table, ids), state, None, False)
+
+    def backward_rows(self, dy: Array, dstate: Any = None, *,
+                      truncate: int | None = None) -> RowsGrad:
+        """:meth:`forward_rows`' backward: ``backward``, with the rows' gradient for dx.
+
+        Arguments as for ``backward``; adds the weight gradients into ``.grad`` (W_ih's
+        through :meth:`input_table_backward`). Summed per id (``add_rows_at``) ``drows`` is
+        that method's dtable.
+        """
+        if not self._looked_up():
+            raise ValueError("backward_rows follows forward_rows; after forward, call backward")
+        return RowsGrad(*self._backward(dy, dstate, truncate))
+
+    def _looked_up(self) -> bool:
+        """Whether the last forward looked layer 0's input projection up (forward_rows)."""
+        return self._cache is not None and self._cache["rows"]

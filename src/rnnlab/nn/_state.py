@@ -1,4 +1,8 @@
-"""State plumbing for the recurrent layers: per-layer split, lengths mask, gradient streams."""
+"""State plumbing for the recurrent layers: per-layer split, lengths mask, gradient streams.
+
+Every function here takes what it needs as arguments (no layer object): ``names`` is a
+cell's ``state_names``, ("h",) or ("h", "c"), and ``shape`` the state's (L, N, H).
+"""
 
 from __future__ import annotations
 
@@ -6,45 +10,49 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab._array import Array, check_array, empty, zeros
+from rnnlab._array import Array, check_array
+
+State = Any  # h (L, N, H) for RNN/GRU; the pair (h, c) for LSTM
 
 
 def split_state(
-    layer: Any, state: Any, N: int, what: str = "state"
+    state: State, names: tuple[str, ...], shape: tuple[int, int, int], dtype: np.dtype,
+    cls: str, what: str = "state",
 ) -> list[tuple[Array, ...]]:
-    """Per layer: (h,) or (h, c), each (N, H); None -> zeros."""
-    L, H = layer.num_layers, layer.hidden_size
-    parts = layer.state_names
+    """Per layer: (h,) or (h, c), each (N, H); None -> zeros. cls: the layer's class name."""
+    L, N, H = shape
+    pair = len(names) == 2
     if state is None:
-        z = zeros((N, H), layer.dtype, layer.xp)
-        return [tuple(z for _ in parts)] * L
-    if layer.has_cell:
+        z = np.zeros((N, H), dtype)
+        return [tuple(z for _ in names)] * L
+    if pair:
         if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise ValueError(f"{what} must be a pair (h, c) for {type(layer).__name__}")
+            raise ValueError(f"{what} must be a pair (h, c) for {cls}")
         arrays = tuple(state)
     else:
         arrays = (state,)
-    for name, s in zip(parts, arrays, strict=True):
-        label = f"{what} {name}" if layer.has_cell else what
-        check_array(label, s, layer.dtype, 3)
+    for name, s in zip(names, arrays, strict=True):
+        label = f"{what} {name}" if pair else what
+        check_array(label, s, dtype, 3)
         if s.shape != (L, N, H):
             raise ValueError(f"{label} must have shape (num_layers, N, H) = {(L, N, H)}, "
                              f"got {tuple(s.shape)}")
     return list(zip(*arrays, strict=True))  # per layer k: (h[k],) or (h[k], c[k]), views
 
 
-def join_state(layer: Any, per_layer: list[tuple[Array, ...]]) -> Any:
+def join_state(per_layer: list[tuple[Array, ...]]) -> State:
     """Per-layer (h,) or (h, c) -> h or (h, c), each (L, N, H): fresh arrays, not buffers."""
     stacked = []
     for i in range(len(per_layer[0])):
-        out = empty((len(per_layer), *per_layer[0][i].shape), layer.dtype, layer.xp)
+        first = per_layer[0][i]
+        out = np.empty((len(per_layer), *first.shape), first.dtype)
         for k, s in enumerate(per_layer):  # a plain copy per layer: cheaper than stack at N=1
             out[k] = s[i]
         stacked.append(out)
-    return tuple(stacked) if layer.has_cell else stacked[0]
+    return tuple(stacked) if len(stacked) == 2 else stacked[0]
 
 
-def length_mask(lengths: Any, T: int, N: int, xp: Any = np) -> Array | None:
+def length_mask(lengths: Any, T: int, N: int) -> Array | None:
     """(T, N, 1) booleans: step t of sequence n is real (t < lengths[n])."""
     if lengths is None:
         return None
@@ -55,27 +63,61 @@ def length_mask(lengths: Any, T: int, N: int, xp: Any = np) -> Array | None:
     if lengths.min() < 0 or lengths.max() > T:
         raise ValueError(f"lengths must lie in [0, T={T}], got min {lengths.min()} "
                          f"max {lengths.max()}")
-    return xp.asarray(np.arange(T)[:, None, None] < lengths[None, :, None])
+    return np.arange(T)[:, None, None] < lengths[None, :, None]
+
 
 def masked_output(h: Array, mask: Array | None) -> Array:
+    """A fresh copy of h (T, N, H), zero past each sequence's length."""
     return h.copy() if mask is None else h * mask
 
 
 def add_output_grad(dstate: tuple[Array, ...], dh: Array, dc: Array | None) -> tuple[Array, ...]:
-    """The gradient reaching h_t (and c_t) from the outputs, added to the one from t+1."""
+    """The gradient reaching h_t (and c_t) from the outputs, added to the one from t+1.
+
+    dh_t is a fresh array; dc_t is ``dstate[1]`` itself when no cell output was returned.
+    """
     if len(dstate) == 1:
         return (dstate[0] + dh,)
     return (dstate[0] + dh, dstate[1] if dc is None else dstate[1] + dc)
 
 
-def grad_or_zeros(layer: Any, name: str, g: Any, shape: tuple[int, ...]) -> Array:
+def grad_or_zeros(name: str, g: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
     """An upstream gradient checked against ``shape`` (None: zeros of that shape)."""
     if g is None:
-        return zeros(shape, layer.dtype, layer.xp)
-    check_array(name, g, layer.dtype, len(shape))
+        return np.zeros(shape, dtype)
+    check_array(name, g, dtype, len(shape))
     if g.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(g.shape)}")
     return g
+
+
+def output_grads(
+    dy: Any, cells: bool, shape: tuple[int, int, int], dtype: np.dtype, mask: Array | None,
+    ages: int | None,
+) -> tuple[Array, Array | None]:
+    """The gradients of the outputs, checked: dh_seq and (with cells) dc_seq, (T, N, H).
+
+    dy: as passed to backward (the pair after return_cells; None: zeros). Zero past each
+    sequence's end (the output is zero there); with ``ages`` (truncate + 1), laid out by
+    age as (T, A, N, H), all at age 0.
+    """
+    dh, dc = dy if cells else (dy, None)
+    dh = grad_or_zeros("dy", dh, shape, dtype)
+    dc = grad_or_zeros("dy (cells)", dc, shape, dtype) if cells else None
+    if mask is not None:
+        dh = dh * mask
+        dc = None if dc is None else dc * mask
+    if ages is not None:
+        dh = by_age(dh, ages)
+        dc = None if dc is None else by_age(dc, ages)
+    return dh, dc
+
+
+def by_age(g: Array, A: int) -> Array:
+    """(T, N, H) -> (T, A, N, H) with everything at age 0 (a stream just born)."""
+    out = np.zeros((g.shape[0], A, *g.shape[1:]), dtype=g.dtype)
+    out[:, 0] = g
+    return out
 
 
 def hold(

@@ -10,47 +10,43 @@ age, so the limit is counted from the step of the loss.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from rnnlab._array import Array, empty, zeros
-from rnnlab.nn._state import add_output_grad
+from rnnlab._array import Array
+from rnnlab.nn._state import add_output_grad, by_age
+
+# a cell's _step_backward(k, t, dstate, dG_t, dGh_t) -> dstate_{t-1}, with k bound
+StepBackward = Callable[[int, tuple[Array, ...], Array, Array], tuple[Array, ...]]
 
 
 def truncated_loop(
-    layer: Any, k: int, dy: Array, dcy: Array | None, dstate: tuple[Array, ...],
-    dG: Array, dGh: Array, A: int,
+    step_backward: StepBackward, W_ih: Array | None, dy: Array, dcy: Array | None,
+    dstate: tuple[Array, ...], dG: Array, dGh: Array | None, A: int,
 ) -> tuple[Array, tuple[Array, ...]]:
-    """Layer k's backward loop with A = k_trunc + 1 ages; fills dG, dGh (T, N, gates*H).
+    """One layer's backward loop with A = k_trunc + 1 ages; fills dG, dGh (T, N, gates*H).
 
-    dy, dcy: (T, A, N, H) output gradients by age. Returns dx (T, A, N, D) by age and the
-    gradient of the initial state (all ages that reached it, summed). After forward_rows,
-    layer 0's "dx" is the gradient of its looked-up rows, (T, A, N, gates*H).
+    step_backward(t, dstate, dG_t, dGh_t): the layer's step (dGh None: the same as dG).
+    W_ih: (gates*H, D), or None after forward_rows (then "dx" is the gradient of the
+    looked-up rows, (T, A, N, gates*H)). dy, dcy: (T, A, N, H) output gradients by age.
+    Returns dx (T, A, N, D) by age and the gradient of the initial state (all ages that
+    reached it, summed).
     """
     T, N, GH = dG.shape
-    rows = layer._inputs[k] is None
-    W_ih = layer.weights[k]["weight_ih"].value  # (gates*H, D)
     dstate = tuple(by_age(s[None], A)[0] for s in dstate)  # (A, N, H), age 0 only
-    g = empty((A, N, GH), layer.dtype, layer.xp)
-    gh = empty((A, N, GH), layer.dtype, layer.xp) if layer.separate_hidden_grad else g
-    dx = zeros((T, A, N, GH if rows else W_ih.shape[1]), layer.dtype, layer.xp)
+    g = np.empty((A, N, GH), dG.dtype)
+    gh = g if dGh is None else np.empty((A, N, GH), dG.dtype)
+    dx = np.zeros((T, A, N, GH if W_ih is None else W_ih.shape[1]), dG.dtype)
     for t in reversed(range(T)):
         dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
-        dstate = layer._step_backward(k, t, dstate, g, gh)
+        dstate = step_backward(t, dstate, g, gh)
         g.sum(axis=0, out=dG[t])  # the weights see all streams together
-        if gh is not g:
+        if dGh is not None:
             gh.sum(axis=0, out=dGh[t])
-        dx[t] = g if rows else g @ W_ih  # (A, N, D) input gradient per age
+        dx[t] = g if W_ih is None else g @ W_ih  # (A, N, D) input gradient per age
         dstate = tuple(age(s) for s in dstate)
     return dx, tuple(s.sum(axis=0) for s in dstate)
-
-
-def by_age(g: Array, A: int) -> Array:
-    """(T, N, H) -> (T, A, N, H) with everything at age 0 (a stream just born)."""
-    out = np.zeros((g.shape[0], A, *g.shape[1:]), dtype=g.dtype)
-    out[:, 0] = g
-    return out
 
 
 def age(s: Array) -> Array:

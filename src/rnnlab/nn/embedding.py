@@ -5,16 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from rnnlab._array import (
-    Array,
-    ArrayModule,
-    check_array,
-    check_float_dtype,
-    check_ids,
-    check_rng,
-    check_sizes,
-    zeros,
-)
+from rnnlab._array import Array, check_array, check_float_dtype, check_ids, check_rng, check_sizes
 from rnnlab.nn.module import Module, Parameter
 
 # add_rows_at: up to this many rows of `out`, the one-hot matmul wins (measured at V = 65,
@@ -22,27 +13,32 @@ from rnnlab.nn.module import Module, Parameter
 ONE_HOT_MAX = 256
 
 
-def add_rows_at(out: Array, ids: Array, rows: Array, xp: ArrayModule = np) -> None:
+def add_rows_at(out: Array, ids: Array, rows: Array) -> None:
     """``out[v] += sum of rows[i] over all i with ids[i] = v``: a scatter-add, in place.
 
     out: (V, W). ids: (...) ints in [0, V). rows: (..., W). ``out[ids] += rows`` would keep
     only one row per repeated id, and np.add.at (the unbuffered scatter-add) is slow. For a
     small V the sum is one matmul with the one-hot matrix, ``onehot (V, M) @ rows (M, W)``;
     for a large V, sort the ids and sum each run of equal ones (np.add.reduceat).
+
+    >>> out = np.zeros((3, 1))
+    >>> add_rows_at(out, np.array([2, 0, 2]), np.array([[1.0], [10.0], [100.0]]))
+    >>> out[:, 0]
+    array([ 10.,   0., 101.])
     """
     V, W = out.shape
     flat, rows = ids.reshape(-1), rows.reshape(-1, W)  # (M,), (M, W)
     if flat.size == 0:
         return
     if V <= ONE_HOT_MAX:
-        onehot = zeros((V, flat.size), out.dtype, xp)  # (V, M)
-        onehot[flat, xp.arange(flat.size)] = 1
+        onehot = np.zeros((V, flat.size), out.dtype)  # (V, M)
+        onehot[flat, np.arange(flat.size)] = 1
         out += onehot @ rows  # (V, W)
         return
-    order = xp.argsort(flat, kind="stable")  # (M,)
+    order = np.argsort(flat, kind="stable")  # (M,)
     sorted_ids = flat[order]
-    starts = xp.flatnonzero(xp.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-    out[sorted_ids[starts]] += xp.add.reduceat(rows[order], starts, axis=0)  # (U, W)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    out[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)  # (U, W)
 
 
 class Embedding(Module):
@@ -61,6 +57,17 @@ class Embedding(Module):
 
     The ids are not differentiable, so ``backward`` returns ``None``.
     Initialisation as in ``torch.nn.Embedding``: ``W ~ N(0, 1)``.
+
+    Examples::
+
+        >>> emb = Embedding(10, 3, rng=np.random.default_rng(0))
+        >>> ids = np.array([[1, 2], [1, 9]])        # (T, N)
+        >>> y = emb.forward(ids)                    # (T, N, E)
+        >>> y.shape, bool((y[0, 0] == y[1, 0]).all())
+        ((2, 2, 3), True)
+        >>> emb.backward(np.ones((2, 2, 3), dtype=np.float32))
+        >>> emb.weight.grad[:3, 0]                  # id 1 read twice, id 2 once, id 0 never
+        array([0., 2., 1.], dtype=float32)
     """
 
     def __init__(
@@ -73,13 +80,11 @@ class Embedding(Module):
     ) -> None:
         check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         check_rng(rng)
-        self.xp = np
         self.dtype = check_float_dtype(dtype)
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
-        # Drawn on the host so the same seed gives the same table on any backend.
         w = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
-        self.weight = Parameter(self.xp.asarray(w))  # (V, E)
+        self.weight = Parameter(w)  # (V, E)
         self._cache: Array | None = None
 
     def forward(self, ids: Array) -> Array:
@@ -99,7 +104,7 @@ class Embedding(Module):
         check_array("dy", dy, self.dtype, len(out_shape))
         if tuple(dy.shape) != out_shape:
             raise ValueError(f"dy must have the output's shape {out_shape}, got {tuple(dy.shape)}")
-        add_rows_at(self.weight.grad, ids, dy, self.xp)
+        add_rows_at(self.weight.grad, ids, dy)
         return None
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab._array import Array
-from rnnlab.nn.lstm import sigmoid_
+from rnnlab.nn.activations import interpolate, sigmoid_, tanh_
 from rnnlab.nn.recurrent import Recurrent
 
 
@@ -31,11 +31,25 @@ class GRU(Recurrent):
 
     Parameters per layer k: weight_ih_lk (3H, D), weight_hh_lk (3H, H), bias_ih_lk (3H,),
     bias_hh_lk (3H,). State: h of shape (num_layers, N, H).
+
+    The steps below are these equations on preallocated buffers (tricks named in
+    ``activations.py``); the same step written plainly: ``reference.gru_step``.
+
+    Examples::
+
+        >>> import numpy as np
+        >>> gru = GRU(10, 20, dtype=np.float64, rng=np.random.default_rng(0))
+        >>> x = np.random.default_rng(1).standard_normal((5, 3, 10))   # (T, N, D)
+        >>> y, h = gru(x)
+        >>> dx, dh0 = gru.backward(np.ones_like(y), np.ones_like(h))  # dstate: into h_T
+        >>> y.shape, h.shape, dx.shape, dh0.shape
+        ((5, 3, 20), (1, 3, 20), (5, 3, 10), (1, 3, 20))
     """
 
     gates = 3
+    gate_buffer = "rzn"  # [gx_r gx_z gx_n] before the step, [r z n] after it
+    step_buffers = ("gh_n",)  # W_hn h_{t-1} + b_hn, which r scales
     separate_hidden_grad = True
-    step_buffers = ("gh_n",)
 
     def _input_bias(self, k: int) -> Array | None:
         # only b_ih: b_hh must stay inside the step, where r multiplies b_hn
@@ -44,42 +58,38 @@ class GRU(Recurrent):
     def _step_forward(self, k: int, t: int) -> None:
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
         h_prev = b["h"][t]  # (N, H)
-        a = b["gates"][t]  # (N, 3H) holds gx; becomes [r z n] in place
-        gh = h_prev @ p["weight_hh"].value.T  # (N, 3H)
+        a = b["rzn"][t]  # (N, 3H): gx on entry; [r z n] on exit
+        gh = h_prev @ p["weight_hh"].value.T  # (N, 3H) h_{t-1} W_hh^T + b_hh
         if self.bias:
             gh += p["bias_hh"].value
-        rz = a[:, :2 * H]
-        rz += gh[:, :2 * H]
-        sigmoid_(rz)
+        a[:, :2 * H] += gh[:, :2 * H]
+        sigmoid_(a[:, :2 * H])  # r, z = sigma(gx_r + gh_r), sigma(gx_z + gh_z)
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
         gh_n = b["gh_n"][t]
         gh_n[...] = gh[:, 2 * H:]
         n += r * gh_n
-        np.tanh(n, out=n)
-        h = b["h"][t + 1]
-        np.subtract(h_prev, n, out=h)  # h = n + z * (h_prev - n)
-        h *= z
-        h += n
+        tanh_(n)  # n = tanh(gx_n + r * gh_n)
+        interpolate(n, h_prev, z, out=b["h"][t + 1])  # h_t = (1 - z) * n + z * h_{t-1}
 
     def _step_backward(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
     ) -> tuple[Array, ...]:
-        (dh,), held = self._hold(t, dstate)
+        (dh,), held = self._hold(t, dstate)  # dh_t: (..., N, H)
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
-        a, h_prev, gh_n = b["gates"][t], b["h"][t], b["gh_n"][t]
-        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        dr, dz, dn = dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:]
-        # h = (1 - z) * n + z * h_prev
+        rzn, h_prev, gh_n = b["rzn"][t], b["h"][t], b["gh_n"][t]
+        r, z, n = rzn[:, :H], rzn[:, H:2 * H], rzn[:, 2 * H:]
+        dgx_r, dgx_z, dgx_n = dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:]
+        # h_t = (1 - z) * n + z * h_{t-1}
         dh_prev = dh * z
-        np.multiply(dh, 1 - z, out=dn)
-        np.multiply(dh, h_prev - n, out=dz)
-        dz *= z * (1 - z)  # through z's sigmoid
+        np.multiply(dh, 1 - z, out=dgx_n)  # dn
+        np.multiply(dh, h_prev - n, out=dgx_z)  # dz
+        dgx_z *= z * (1 - z)  # through z's sigmoid
         # n = tanh(gx_n + r * gh_n)
-        dn *= 1 - n * n
-        np.multiply(dn, gh_n, out=dr)
-        dr *= r * (1 - r)  # through r's sigmoid
-        np.multiply(dn, r, out=dGh_t[..., 2 * H:])
-        dGh_t[..., :2 * H] = dG_t[..., :2 * H]  # r and z read gh directly
+        dgx_n *= 1 - n * n  # through n's tanh
+        np.multiply(dgx_n, gh_n, out=dgx_r)  # dr
+        dgx_r *= r * (1 - r)  # through r's sigmoid
+        np.multiply(dgx_n, r, out=dGh_t[..., 2 * H:])  # dgh_n = dgx_n * r
+        dGh_t[..., :2 * H] = dG_t[..., :2 * H]  # r and z read gh_r, gh_z as they read gx
         dh_prev += dGh_t @ p["weight_hh"].value  # (..., N, H)
         if held:
             dh_prev += held[0]

@@ -27,6 +27,15 @@ class Linear(Module):
         dx  = dY W            : (M, in), returned as (..., in)
 
     Initialisation as in ``torch.nn.Linear``: ``W, b ~ U(-1/sqrt(in), 1/sqrt(in))``.
+
+    Examples::
+
+        >>> fc = Linear(4, 2, dtype=np.float64, rng=np.random.default_rng(0))
+        >>> x = np.ones((3, 5, 4))                  # (T, N, in)
+        >>> y = fc.forward(x)                       # (T, N, out)
+        >>> dx = fc.backward(np.ones_like(y))       # (T, N, in); adds into fc.weight.grad
+        >>> y.shape, dx.shape, fc.weight.grad[0, 0]
+        ((3, 5, 2), (3, 5, 4), np.float64(15.0))
     """
 
     def __init__(
@@ -40,15 +49,14 @@ class Linear(Module):
     ) -> None:
         check_sizes(in_features=in_features, out_features=out_features)
         check_rng(rng)
-        self.xp = np
         self.dtype = check_float_dtype(dtype)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         bound = 1.0 / math.sqrt(in_features)
         shape = (self.out_features, self.in_features)
-        self.weight = Parameter(uniform(rng, bound, shape, self.dtype, self.xp))  # (out, in)
+        self.weight = Parameter(uniform(rng, bound, shape, self.dtype))  # (out, in)
         self.bias: Parameter | None = (
-            Parameter(uniform(rng, bound, (self.out_features,), self.dtype, self.xp))  # (out,)
+            Parameter(uniform(rng, bound, (self.out_features,), self.dtype))  # (out,)
             if bias
             else None
         )

@@ -7,16 +7,15 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.nn.activations import (
+    gate_activations_,
+    gate_constants,
+    gate_derivatives,
+    sigmoid_,
+    tanh_,
+    tanh_backward,
+)
 from rnnlab.nn.recurrent import Recurrent
-
-
-def sigmoid_(a: Array) -> Array:
-    """In-place logistic sigmoid, via tanh so that large |a| cannot overflow."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
 
 
 class LSTM(Recurrent):
@@ -47,10 +46,27 @@ class LSTM(Recurrent):
     bias_hh_lk (4H,), and with peephole=True weight_ci_lk, weight_cf_lk, weight_co_lk (H,)
     (Gers & Schmidhuber's diagonal peepholes; PyTorch has none). State: (h, c), each
     (num_layers, N, H).
+
+    ``_step_forward`` and ``_step_backward`` below are these equations, one line each, on
+    preallocated buffers (the named tricks are in ``activations.py``; the buffers in
+    ``Recurrent``'s docstring). The same step written plainly: ``reference.lstm_step``.
+
+    Examples::
+
+        >>> import numpy as np
+        >>> lstm = LSTM(10, 20, num_layers=2, dtype=np.float64, rng=np.random.default_rng(0))
+        >>> x = np.random.default_rng(1).standard_normal((5, 3, 10))   # (T, N, D)
+        >>> y, (h, c) = lstm(x)                                         # zero initial state
+        >>> y.shape, h.shape, c.shape
+        ((5, 3, 20), (2, 3, 20), (2, 3, 20))
+        >>> dx, (dh0, dc0) = lstm.backward(np.ones_like(y))   # adds into each p.grad
+        >>> dx.shape, dh0.shape, lstm.named_params()["weight_hh_l1"].grad.shape
+        ((5, 3, 10), (2, 3, 20), (80, 20))
     """
 
     gates = 4
     state_names = ("h", "c")
+    gate_buffer = "ifgo"  # [a_i a_f a_g a_o] before the step, [i f g o] after it
     step_buffers = ("tanh_c",)
 
     def __init__(
@@ -68,12 +84,8 @@ class LSTM(Recurrent):
         self.peephole = peephole
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
                          dtype=dtype, rng=rng)
-        # (4H,) per-block constants of the fused gate nonlinearities (see _step_forward)
-        H = hidden_size
-        block = np.repeat(np.array([0.5, 0.5, 1.0, 0.5]), H).astype(self.dtype)
-        self._gate_scale = self.xp.asarray(block)  # [.5 .5 1 .5]
-        self._gate_shift = self.xp.asarray(np.where(block == 1.0, 0.0, 0.5).astype(self.dtype))
-        self._gate_beta = self.xp.asarray((block == 1.0).astype(self.dtype))  # [0 0 1 0]
+        # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
+        self._scale, self._shift, self._beta = gate_constants("ssts", hidden_size, self.dtype)
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         shapes = super()._param_shapes(in_size)
@@ -84,76 +96,59 @@ class LSTM(Recurrent):
 
     def _step_forward(self, k: int, t: int) -> None:
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
-        c_prev = b["c"][t]  # (N, H)
-        a = b["gates"][t]  # (N, 4H) holds x_t W_ih^T + b; becomes [i f g o] in place
-        hW = self._buffer(k, "hW", a.shape)  # (N, 4H) scratch, reused every step
-        np.matmul(b["h"][t], p["weight_hh"].value.T, out=hW)
-        a += hW
+        h_prev, c_prev, c = b["h"][t], b["c"][t], b["c"][t + 1]  # (N, H)
+        a = b["ifgo"][t]  # (N, 4H): x_t W_ih^T + b on entry; [i f g o] on exit
+        scratch = self._buffer(k, "scratch", a.shape)  # (N, 4H), reused every step
+        a += np.matmul(h_prev, p["weight_hh"].value.T, out=scratch)  # + h_{t-1} W_hh^T
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         if self.peephole:
             i += p["weight_ci"].value * c_prev
             f += p["weight_cf"].value * c_prev
-            sigmoid_(a[:, :2 * H])  # i and f are adjacent: one call
-            np.tanh(g, out=g)
-        else:  # all four in one pass each: sigma(x) = tanh(x/2)/2 + 1/2, g = tanh(x)
-            scale, shift = self._gate_scale, self._gate_shift  # [.5 .5 1 .5], [.5 .5 0 .5]
-            a *= scale
-            np.tanh(a, out=a)
-            a *= scale
-            a += shift
-        c = b["c"][t + 1]
-        np.multiply(f, c_prev, out=c)
-        ig = np.multiply(i, g, out=hW[:, :H])  # the scratch is free again
-        c += ig
+            sigmoid_(a[:, :2 * H])  # i, f = sigma(a_i + w_ci c_{t-1}), sigma(a_f + ...)
+            tanh_(g)  # g = tanh(a_g)
+        else:
+            gate_activations_(a, self._scale, self._shift)  # [i f g o] = [s s tanh s](a)
+        np.multiply(f, c_prev, out=c)  # c_t = f * c_{t-1} + i * g
+        c += np.multiply(i, g, out=scratch[:, :H])
         if self.peephole:
-            o += p["weight_co"].value * c  # the output gate peeks at the new cell
-            sigmoid_(o)
-        tanh_c = b["tanh_c"][t]
-        np.tanh(c, out=tanh_c)
-        np.multiply(o, tanh_c, out=b["h"][t + 1])
+            o += p["weight_co"].value * c
+            sigmoid_(o)  # o = sigma(a_o + w_co c_t)
+        tanh_c = np.tanh(c, out=b["tanh_c"][t])
+        np.multiply(o, tanh_c, out=b["h"][t + 1])  # h_t = o * tanh(c_t)
 
     def _step_backward(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
     ) -> tuple[Array, ...]:
-        (dh, dc), held = self._hold(t, dstate)
+        (dh, dc), held = self._hold(t, dstate)  # dh_t, dc_t: (..., N, H)
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
-        a, c_prev, tanh_c = b["gates"][t], b["c"][t], b["tanh_c"][t]
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        di, df, dg, do = (dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:3 * H],
-                          dG_t[..., 3 * H:])  # (..., N, H) views: written in place
-        # each gate's nonlinearity derivative: s(1 - s) for i, f, o; 1 - g^2 = (1 + g)(1 - g)
-        act = self._buffer(k, "dact", a.shape)  # (N, 4H)
-        np.add(a, self._gate_beta, out=act)  # [i f 1+g o]
-        tmp = self._buffer(k, "hW", a.shape)  # (N, 4H) scratch
-        np.subtract(1, a, out=tmp)  # [1-i 1-f 1-g 1-o]
-        act *= tmp
-        # h = o * tanh(c)
-        np.multiply(dh, tanh_c, out=do)
-        if self.peephole:  # the cell gradient below needs da_o itself
-            do *= act[:, 3 * H:]  # through o's sigmoid: now the gradient of a_o
-        dc_t = self._buffer(k, "dc_t", dh.shape)  # (..., N, H) all that reaches c_t
-        np.multiply(tanh_c, tanh_c, out=dc_t)
-        np.subtract(1, dc_t, out=dc_t)
+        ifgo, c_prev, tanh_c = b["ifgo"][t], b["c"][t], b["tanh_c"][t]
+        i, f, g, o = ifgo[:, :H], ifgo[:, H:2 * H], ifgo[:, 2 * H:3 * H], ifgo[:, 3 * H:]
+        da_i, da_f, da_g, da_o = (dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:3 * H],
+                                  dG_t[..., 3 * H:])  # views of dG_t, written in place
+        # [i(1-i) f(1-f) 1-g^2 o(1-o)]: each gate's derivative, (N, 4H)
+        act = gate_derivatives(ifgo, self._beta, self._buffer(k, "act", ifgo.shape),
+                               self._buffer(k, "scratch", ifgo.shape))
+        np.multiply(dh, tanh_c, out=da_o)  # do = dh_t * tanh(c_t)
+        if self.peephole:
+            da_o *= act[:, 3 * H:]  # da_o = do * o(1-o), needed for dc_t just below
+        dc_t = tanh_backward(dh, tanh_c, self._buffer(k, "dc_t", dh.shape))
         dc_t *= o
-        dc_t *= dh
-        dc_t += dc
+        dc_t += dc  # dc_t = dc + dh_t * o * (1 - tanh^2(c_t)); dc is read for the last time
         if self.peephole:
-            dc_t += p["weight_co"].value * do
-        # c = f * c_prev + i * g, then each gate through its nonlinearity
-        np.multiply(dc_t, g, out=di)
-        np.multiply(dc_t, c_prev, out=df)
-        np.multiply(dc_t, i, out=dg)
+            dc_t += p["weight_co"].value * da_o
+        np.multiply(dc_t, g, out=da_i)  # di = dc_t * g
+        np.multiply(dc_t, c_prev, out=da_f)  # df = dc_t * c_{t-1}
+        np.multiply(dc_t, i, out=da_g)  # dg = dc_t * i
         if self.peephole:
-            dG_t[..., :3 * H] *= act[:, :3 * H]
-        else:  # all four blocks in one pass: [di df dg do] * [i(1-i) f(1-f) 1-g^2 o(1-o)]
-            dG_t *= act
-        dc_prev = self._buffer(k, f"dc{t % 2}", dh.shape)  # alternate: dc may be last step's
-        np.multiply(dc_t, f, out=dc_prev)
+            dG_t[..., :3 * H] *= act[:, :3 * H]  # da_o is done already
+        else:
+            dG_t *= act  # [da_i da_f da_g da_o] = [di df dg do] * act
+        # one dc_prev buffer for all steps: dc (read above, not below) is this very buffer
+        # when no cell output was returned, so it must be read before this line writes it
+        dc_prev = np.multiply(dc_t, f, out=self._buffer(k, "dc_prev", dh.shape))
         if self.peephole:
-            dc_prev += p["weight_ci"].value * di + p["weight_cf"].value * df
-        # [a_i a_f a_g a_o] = ... + h_prev W_hh^T
-        dh_prev = self._buffer(k, f"dh{t % 2}", dh.shape)  # (..., N, H)
-        np.matmul(dG_t, p["weight_hh"].value, out=dh_prev)
+            dc_prev += p["weight_ci"].value * da_i + p["weight_cf"].value * da_f
+        dh_prev = np.matmul(dG_t, p["weight_hh"].value, out=self._buffer(k, "dh_prev", dh.shape))
         if held:
             dh_prev += held[0]
             dc_prev += held[1]

@@ -1,80 +1,93 @@
 """What RNN, LSTM and GRU share: stacking, state handling, lengths, and the time loops.
 
-A cell class (``rnn.py``, ``lstm.py``, ``gru.py``) supplies the equations of one time step,
-``_step_forward`` and ``_step_backward`` side by side; this base class runs them over time:
+A cell class (``rnn.py``, ``lstm.py``, ``gru.py``) supplies the equations of one time step
+(``reference.py`` has them plainly); this base class runs them over time, per layer k::
 
-forward, per layer k:
-    G = x @ W_ih^T + b           (T*N, D) @ (D, gates*H): all steps' input projection, one matmul
-    for t = 0 .. T-1:            only h_{t-1} @ W_hh^T and elementwise work inside the loop
+    G = x @ W_ih^T + b                  all steps' input projection: one (T*N, D) matmul
+    for t = 0 .. T-1:                   inside the loop only h_{t-1} W_hh^T, elementwise work
         state_t = step(G[t], state_{t-1})
-
-backward, per layer k (reverse order):
-    for t = T-1 .. 0:            the loop computes the pre-activation gradients dG[t]
+    for t = T-1 .. 0:                   backward, in reverse
         dG[t], dstate_{t-1} = step_backward(dstate_t + dy_t)
-    dW_ih = dG^T x,  dW_hh = dG^T h_{t-1},  db = sum dG,  dx = dG @ W_ih   (one matmul each)
+    dW_ih = dG^T x,  dW_hh = dG^T h_{t-1},  db = sum dG,  dx = dG W_ih   (one matmul each)
 
-Variable lengths: past a sequence's end the state is held (copied from the previous
-step) and the output is zero, so its final state is its state at its own last step.
-
-Small vocabularies: layer 0's G can instead be looked up, row by token, from a table
-(``forward_rows``; ``_input_table.py`` has the equations).
-
-Truncation (``backward(..., truncate=k)``): the gradient arriving at step t flows back
-through at most k earlier steps; ``_truncate.py`` explains the per-age gradient streams.
+Past a sequence's end (``lengths``) the state is held and the output is zero. Layer 0's G
+can be looked up per token instead (``forward_rows``; ``_input_table.py``), and
+``backward(..., truncate=k)`` lets each step's gradient back through k steps at most
+(``_truncate.py``).
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from rnnlab._array import (
-    Array,
-    check_array,
-    check_float_dtype,
-    check_rng,
-    check_sizes,
-    empty,
-    uniform,
-)
+from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
 from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._state import (
+    State,
     add_output_grad,
-    grad_or_zeros,
     hold,
     join_state,
     length_mask,
     masked_output,
+    output_grads,
     split_state,
 )
-from rnnlab.nn._truncate import by_age, truncated_loop
+from rnnlab.nn._truncate import truncated_loop
 from rnnlab.nn.dropout import dropout_mask
 from rnnlab.nn.module import Module, Parameter
 
-State = Any  # h (L, N, H) for RNN/GRU; (h, c) for LSTM
-
 
 class Recurrent(InputTable, Module):
-    """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout)."""
+    """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout).
 
-    gates = 1  # gate blocks fused into weight_ih / weight_hh
-    state_names: tuple[str, ...] = ("h",)  # LSTM: ("h", "c"), a cell state beside h
-    separate_hidden_grad = False  # GRU: the hidden projection's gradient differs from the input's
-    step_buffers: tuple[str, ...] = ()  # per-step (T, N, H) values a cell keeps for backward
+    The contract between this class and a cell (RNN, LSTM, GRU). A cell sets::
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        *,
-        bias: bool = True,
-        dropout: float = 0.0,
-        dtype: Any = np.float32,
-        rng: np.random.Generator,
-    ) -> None:
+        gates          gate blocks fused into W_ih (gates*H, D) and W_hh (gates*H, H)
+        state_names    ("h",), or ("h", "c") with a cell state beside h (LSTM)
+        gate_buffer    name of its (T, N, gates*H) buffer of gate values: "ifgo", "rzn";
+                       None (RNN): the input projection goes straight into h[1:]
+        step_buffers   names of further (T, N, H) values a step keeps for backward
+        separate_hidden_grad   True when the gradient of h W_hh^T + b_hh is not the one of
+                       x W_ih^T + b_ih (GRU, whose r multiplies W_hn h + b_hn)
+
+    and implements two hooks, each reading and writing the buffers of layer k::
+
+        _step_forward(k, t)                                   computes state_t
+        _step_backward(k, t, dstate, dG_t, dGh_t) -> dstate_{t-1}
+
+    (optional: ``_param_shapes``, ``_input_bias``, ``_extra_weight_grads``).
+    Buffers of layer k, ``self._buffers[k][name]``, kept across calls while shapes hold::
+
+        h, c          (T+1, N, H)      [0] the initial state; [t+1] the state after step t
+        gate_buffer   (T, N, gates*H)  [t] before step t: x_t W_ih^T + b (every step's, in
+                                       one matmul); after it: the gate values
+        step_buffers  (T, N, H)        [t] written by step t
+        dG            (T, N, gates*H)  [t] written by step t's backward: the gradient of
+                                       its pre-activations (x_t W_ih^T + b_ih + ...)
+        dGh           (T, N, gates*H)  GRU only: the gradient of h_{t-1} W_hh^T + b_hh
+
+    ``_step_backward`` gets dstate, the gradient reaching state_t: (dh,) or (dh, dc), each
+    (N, H), or (A, N, H) under truncation (one stream per age; the step broadcasts). It
+    writes dG_t and dGh_t (same leading shape; dGh_t is dG_t unless separate_hidden_grad)
+    and returns the gradient reaching state_{t-1}. It may return its own scratch buffers,
+    and the next call's dstate may be those same arrays (dc is, without cell outputs): a
+    step reads all of dstate before it writes what it returns. Past a sequence's end it
+    applies ``_hold``. After forward the layer's output y is ``h[1:]`` of the top layer.
+    """
+
+    gates = 1
+    state_names: tuple[str, ...] = ("h",)
+    gate_buffer: str | None = None
+    step_buffers: tuple[str, ...] = ()
+    separate_hidden_grad = False
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
+                 bias: bool = True, dropout: float = 0.0, dtype: Any = np.float32,
+                 rng: np.random.Generator) -> None:
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -82,7 +95,6 @@ class Recurrent(InputTable, Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.dropout = bias, float(dropout)
         self.dtype = check_float_dtype(dtype)
-        self.xp = np
         self.rng = rng
         self.training = True
         # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
@@ -90,10 +102,8 @@ class Recurrent(InputTable, Module):
         self.weights: list[dict[str, Parameter]] = []
         for k in range(num_layers):
             shapes = self._param_shapes(input_size if k == 0 else hidden_size)
-            self.weights.append({
-                name: Parameter(uniform(rng, bound, shape, self.dtype, self.xp))
-                for name, shape in shapes.items()
-            })
+            self.weights.append({name: Parameter(uniform(rng, bound, shape, self.dtype))
+                                 for name, shape in shapes.items()})
         self._cache: dict[str, Any] | None = None
         self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers)]
         self._inputs: list[Array | None] = [None] * num_layers  # each layer's x, for dW_ih
@@ -123,19 +133,21 @@ class Recurrent(InputTable, Module):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    # ----------------------------------------------------------------- buffers
     def _buffer(self, k: int, name: str, shape: tuple[int, ...]) -> Array:
         """An array reused across calls while its shape stays the same (no per-call allocation)."""
         buf = self._buffers[k].get(name)
         if buf is None or buf.shape != shape:
-            buf = empty(shape, self.dtype, self.xp)
+            buf = np.empty(shape, self.dtype)
             self._buffers[k][name] = buf
         return buf
 
+    def _split(self, state: State, N: int, what: str = "state") -> list[tuple[Array, ...]]:
+        shape = (self.num_layers, N, self.hidden_size)
+        return split_state(state, self.state_names, shape, self.dtype, type(self).__name__, what)
+
     # ----------------------------------------------------------------- forward
-    def forward(
-        self, x: Array, state: State = None, lengths: Any = None, *, return_cells: bool = False
-    ) -> tuple[Any, State]:
+    def forward(self, x: Array, state: State = None, lengths: Any = None, *,
+                return_cells: bool = False) -> tuple[Any, State]:
         """``y, state = layer.forward(x, state, lengths)``.
 
         x: (T, N, D). state: see the class docstring (None: zeros). lengths: N ints in [0, T]
@@ -154,8 +166,8 @@ class Recurrent(InputTable, Module):
     def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: State,
                  lengths: Any, return_cells: bool) -> tuple[Any, State]:
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
-        states0 = split_state(self, state, N)
-        mask = length_mask(lengths, T, N, self.xp)
+        states0 = self._split(state, N)
+        mask = length_mask(lengths, T, N)
         drops: list[Array | None] = []
         inp, finals = x, []
         for k in range(self.num_layers):
@@ -164,77 +176,72 @@ class Recurrent(InputTable, Module):
                 inp = inp * drop  # (T, N, H) inverted dropout between layers
             drops.append(drop)
             self._forward_layer(k, inp, states0[k], mask, rows if k == 0 else None)
-            finals.append(self._final_state(k, T))
+            finals.append(tuple(self._buffers[k][name][T] for name in self.state_names))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
-        self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells}
+        self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
+                       "rows": rows is not None}
         y: Any = masked_output(self._buffers[-1]["h"][1:], mask)
         if return_cells:
             y = (y, masked_output(self._buffers[-1]["c"][1:], mask))
-        return y, join_state(self, finals)
+        return y, join_state(finals)
 
-    def _forward_layer(
-        self, k: int, x: Array | None, state0: tuple[Array, ...], mask: Array | None,
-        rows: tuple[Array, Array] | None = None,
-    ) -> None:
+    def _forward_layer(self, k: int, x: Array | None, state0: tuple[Array, ...],
+                       mask: Array | None, rows: tuple[Array, Array] | None = None) -> None:
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
-        G = self._buffer(k, "gates", (T, N, self.gates * self.hidden_size))
+        for name, s0 in zip(self.state_names, state0, strict=True):
+            self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
+        for name in self.step_buffers:
+            self._buffer(k, name, (T, N, self.hidden_size))
+        G = (self._buffers[k]["h"][1:] if self.gate_buffer is None  # (T, N, gates*H)
+             else self._buffer(k, self.gate_buffer, (T, N, self.gates * self.hidden_size)))
         if rows is not None:  # forward_rows: x W_ih^T + b is looked up, not computed
             table, ids = rows
             table.take(ids, axis=0, out=G)
         elif x is not None:
             W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
-            self.xp.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
+            np.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
             b = self._input_bias(k)
             if b is not None:
                 G += b
-        names = self.state_names
-        for name, s0 in zip(names, state0, strict=True):
-            self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
-        for name in self.step_buffers:
-            self._buffer(k, name, (T, N, self.hidden_size))
         self._inputs[k] = x  # by reference, not a copy (None: rows were looked up)
         for t in range(T):
             self._step_forward(k, t)
             if mask is not None:  # past its end a sequence keeps its state
-                for name in names:
+                for name in self.state_names:
                     s = self._buffers[k][name]
-                    self.xp.copyto(s[t + 1], s[t], where=~mask[t])
+                    np.copyto(s[t + 1], s[t], where=~mask[t])
 
     def _input_bias(self, k: int) -> Array | None:
         """Bias folded into the all-steps input projection (RNN, LSTM: b_ih + b_hh)."""
-        if not self.bias:
-            return None
         p = self.weights[k]
-        return p["bias_ih"].value + p["bias_hh"].value
+        return p["bias_ih"].value + p["bias_hh"].value if self.bias else None
 
     # ---------------------------------------------------------------- backward
-    def backward(
-        self, dy: Any, dstate: State = None, *, truncate: int | None = None
-    ) -> tuple[Array, State]:
+    def backward(self, dy: Any, dstate: State = None, *,
+                 truncate: int | None = None) -> tuple[Array, State]:
         """``dx, dstate0 = layer.backward(dy, dstate)``; adds the weight gradients into ``.grad``.
 
         dy: gradient of the loss with respect to y (the pair ``(dh_seq, dc_seq)`` after
         ``return_cells=True``; either may be None). dstate: gradient into the final state
         (None: none, as at a truncated-BPTT boundary). truncate: if given, each step's
         incoming gradient goes back at most that many steps. Returns the gradient of x and
-        of the initial state (same structure as the state).
+        of the initial state (same structure as the state). After ``forward_rows``, call
+        ``backward_rows`` instead.
         """
+        if self._looked_up():
+            raise ValueError("after forward_rows, call backward_rows (there is no x to return "
+                             "a gradient for: it returns the looked-up rows' gradient)")
+        return self._backward(dy, dstate, truncate)
+
+    def _backward(self, dy: Any, dstate: State, truncate: int | None) -> tuple[Array, State]:
         if self._cache is None:
             raise ValueError("backward called before forward")
         c = self._cache
-        T, N, H = c["T"], c["N"], self.hidden_size
-        dy, dcy = dy if c["cells"] else (dy, None)
-        dy = grad_or_zeros(self, "dy", dy, (T, N, H))
-        dcy = grad_or_zeros(self, "dy (cells)", dcy, (T, N, H)) if c["cells"] else None
-        dstates = split_state(self, dstate, N, what="dstate")
-        if c["mask"] is not None:  # y is zero past each end: no gradient enters there
-            dy = dy * c["mask"]
-            dcy = None if dcy is None else dcy * c["mask"]
-        if truncate is not None:
-            if not isinstance(truncate, (int, np.integer)) or truncate < 0:
-                raise ValueError(f"truncate must be a non-negative integer, got {truncate!r}")
-            dy = by_age(dy, truncate + 1)
-            dcy = None if dcy is None else by_age(dcy, truncate + 1)
+        if truncate is not None and (not isinstance(truncate, (int, np.integer)) or truncate < 0):
+            raise ValueError(f"truncate must be a non-negative integer, got {truncate!r}")
+        dy, dcy = output_grads(dy, c["cells"], (c["T"], c["N"], self.hidden_size), self.dtype,
+                               c["mask"], None if truncate is None else truncate + 1)
+        dstates = self._split(dstate, c["N"], what="dstate")
         d, dstates0 = dy, []
         for k in reversed(range(self.num_layers)):
             d, ds0 = self._backward_layer(k, d, dcy if k == self.num_layers - 1 else None,
@@ -245,28 +252,28 @@ class Recurrent(InputTable, Module):
                 d = d * (drop if truncate is None else drop[:, None])
         if truncate is not None:
             d = d.sum(axis=1)  # (T, N, D): the bottom layer's input gradient, all ages together
-        return d, join_state(self, dstates0[::-1])
+        return d, join_state(dstates0[::-1])
 
-    def _backward_layer(
-        self, k: int, dy: Array, dcy: Array | None, dstate: tuple[Array, ...],
-        truncate: int | None,
-    ) -> tuple[Array, tuple[Array, ...]]:
+    def _backward_layer(self, k: int, dy: Array, dcy: Array | None, dstate: tuple[Array, ...],
+                        truncate: int | None) -> tuple[Array, tuple[Array, ...]]:
         T, N, _ = self._buffers[k]["h"][1:].shape
-        W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
+        W_ih = None if self._inputs[k] is None else self.weights[k]["weight_ih"].value
         GH = self.gates * self.hidden_size
-        dG = self._buffer(k, "dgates", (T, N, GH))
-        dGh = self._buffer(k, "dgates_h", (T, N, GH)) if self.separate_hidden_grad else dG
+        dG = self._buffer(k, "dG", (T, N, GH))
+        dGh = self._buffer(k, "dGh", (T, N, GH)) if self.separate_hidden_grad else None
         if truncate is None:
+            dGh_ = dG if dGh is None else dGh
             for t in reversed(range(T)):
                 dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
-                dstate = self._step_backward(k, t, dstate, dG[t], dGh[t])
-            if self._inputs[k] is None:  # forward_rows: the rows' gradient, (T, N, GH)
+                dstate = self._step_backward(k, t, dstate, dG[t], dGh_[t])
+            if W_ih is None:  # forward_rows: the rows' gradient, (T, N, GH)
                 dx = dG.copy()
             else:
                 dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
         else:
-            dx, dstate = truncated_loop(self, k, dy, dcy, dstate, dG, dGh, truncate + 1)
-        self._weight_grads(k, dG, dGh)
+            step = partial(self._step_backward, k)
+            dx, dstate = truncated_loop(step, W_ih, dy, dcy, dstate, dG, dGh, truncate + 1)
+        self._weight_grads(k, dG, dG if dGh is None else dGh)
         return dx, dstate
 
     def _weight_grads(self, k: int, dG: Array, dGh: Array) -> None:
@@ -287,9 +294,7 @@ class Recurrent(InputTable, Module):
     def _extra_weight_grads(self, k: int, dG: Array) -> None:
         """Cell-specific parameters beyond the four PyTorch ones (LSTM peepholes)."""
 
-    def _hold(
-        self, t: int, dstate: tuple[Array, ...]
-    ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+    def _hold(self, t: int, dstate: tuple[Array, ...]) -> tuple[tuple[Array, ...], ...]:
         """The state gradient at step t: the part of real steps, the held part (_state.hold)."""
         return hold(self._cache["mask"] if self._cache else None, t, dstate)
 
@@ -297,15 +302,11 @@ class Recurrent(InputTable, Module):
     def _step_forward(self, k: int, t: int) -> None:
         raise NotImplementedError
 
-    def _step_backward(
-        self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
-    ) -> tuple[Array, ...]:
+    def _step_backward(self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array,
+                       dGh_t: Array) -> tuple[Array, ...]:
         raise NotImplementedError
-
-    def _final_state(self, k: int, T: int) -> tuple[Array, ...]:
-        return tuple(self._buffers[k][name][T] for name in self.state_names)
 
     def _dropout_mask(self, k: int, shape: tuple[int, ...]) -> Array | None:
         if k == 0 or self.dropout == 0.0 or not self.training:
             return None
-        return dropout_mask(self.rng, self.dropout, shape, self.dtype, self.xp)
+        return dropout_mask(self.rng, self.dropout, shape, self.dtype)

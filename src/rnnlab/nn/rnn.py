@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.nn.activations import relu_, relu_backward, tanh_, tanh_backward
 from rnnlab.nn.recurrent import Recurrent
 
 
@@ -26,9 +27,25 @@ class RNN(Recurrent):
 
     Parameters per layer k: weight_ih_lk (H, D), weight_hh_lk (H, H), bias_ih_lk (H,),
     bias_hh_lk (H,). State: h of shape (num_layers, N, H).
+
+    The input projection x_t W_ih^T + b is written straight into the buffer of h_t, and the
+    step turns it into h_t in place; the same step written plainly: ``reference.rnn_step``.
+
+    Examples::
+
+        >>> import numpy as np
+        >>> rnn = RNN(10, 20, nonlinearity="relu", dtype=np.float64, rng=np.random.default_rng(0))
+        >>> x = np.random.default_rng(1).standard_normal((5, 3, 10))   # (T, N, D)
+        >>> y, h = rnn(x, lengths=np.array([5, 2, 0]))    # past its length a sequence's y is 0
+        >>> float(np.abs(y[2:, 1]).sum()), bool((h[0, 1] == y[1, 1]).all())
+        (0.0, True)
+        >>> dx, dh0 = rnn.backward(np.ones_like(y))
+        >>> dx.shape, dh0.shape
+        ((5, 3, 10), (1, 3, 20))
     """
 
     gates = 1
+    gate_buffer = None  # the input projection goes into h[1:]: see the class docstring
 
     def __init__(
         self,
@@ -50,24 +67,23 @@ class RNN(Recurrent):
 
     def _step_forward(self, k: int, t: int) -> None:
         b = self._buffers[k]
-        a = b["gates"][t]  # (N, H) holds x_t W_ih^T + b; becomes h_t in place
-        a += b["h"][t] @ self.weights[k]["weight_hh"].value.T
+        a = b["h"][t + 1]  # (N, H): x_t W_ih^T + b on entry; h_t on exit
+        a += b["h"][t] @ self.weights[k]["weight_hh"].value.T  # a_t
         if self.nonlinearity == "tanh":
-            np.tanh(a, out=a)
+            tanh_(a)  # h_t = tanh(a_t)
         else:
-            np.maximum(a, 0, out=a)
-        b["h"][t + 1] = a
+            relu_(a)  # h_t = relu(a_t)
 
     def _step_backward(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
     ) -> tuple[Array, ...]:
-        (dh,), held = self._hold(t, dstate)
-        h = self._buffers[k]["gates"][t]  # (N, H) this step's new state
+        (dh,), held = self._hold(t, dstate)  # dh_t: (..., N, H)
+        h = self._buffers[k]["h"][t + 1]  # (N, H) h_t (held past an end, where dh is 0)
         if self.nonlinearity == "tanh":
-            np.multiply(dh, 1 - h * h, out=dG_t)  # da = dh * tanh'
+            tanh_backward(dh, h, out=dG_t)  # da_t = dh_t * (1 - h_t^2)
         else:
-            np.multiply(dh, h > 0, out=dG_t)  # relu' (h > 0 exactly where a > 0)
-        dh_prev = dG_t @ self.weights[k]["weight_hh"].value  # (..., N, H)
+            relu_backward(dh, h, out=dG_t)  # da_t = dh_t * [a_t > 0]
+        dh_prev = dG_t @ self.weights[k]["weight_hh"].value  # (..., N, H) da_t W_hh
         if held:
             dh_prev += held[0]
         return (dh_prev,)
