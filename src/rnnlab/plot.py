@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def plot_losses(run_dir: str | Path) -> Path:
@@ -26,9 +27,22 @@ def plot_losses(run_dir: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out = run_dir / "loss.png"
-    tmp = run_dir / ".loss.png.tmp"
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out)  # never a half-written picture
+    try:
+        return save_png(fig, run_dir / "loss.png")
+    finally:
+        plt.close(fig)
+
+
+def save_png(fig: Any, out: str | Path, dpi: int = 100) -> Path:
+    """Write the matplotlib figure ``fig`` to ``out`` as PNG atomically; returns ``out``.
+
+    A figure built as ``matplotlib.figure.Figure()`` needs no pyplot and no backend.
+    """
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=dpi)
+        os.replace(tmp, out)  # never a half-written picture
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
