@@ -105,8 +105,11 @@ def test_word_and_byte_levels_and_no_predictions():
     data = page_data(activations_page(words, "word", {"h": h}))
     assert data["tokens"][4] == "⏎" and data["newlines"] == [4] and "pred_ids" not in data
     assert data["scale"] == [2.0, 2.0]  # max |h| when above 1
-    data = page_data(activations_page(["a", "\xe9", "\n"], "byte", {"h": np.zeros((1, 3, 1))}))
+    preds = [[" ", "\n", "\xff"]] * 3
+    data = page_data(activations_page(["a", "\xe9", "\n"], "byte", {"h": np.zeros((1, 3, 1))},
+                                      preds, np.full((3, 3), 1 / 3)))
     assert data["tokens"] == ["a", "\\xe9", "⏎"] and data["escaped"] == [1, 2]
+    assert data["pred_vocab"] == ["␣", "⏎", "\\xff"]  # visible in the tooltip
 
 
 def test_display_token_control_characters():

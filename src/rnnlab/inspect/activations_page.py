@@ -177,7 +177,7 @@ def _predictions(top_tokens: Sequence[Sequence[str]], top_probs: np.ndarray,
                  level: str) -> dict[str, Any]:
     vocab: dict[str, int] = {}
     ids = [[vocab.setdefault(tok, len(vocab)) for tok in row] for row in top_tokens]
-    shown = [" ␣" if tok == " " else display_token(tok, level)[0] for tok in vocab]
+    shown = ["␣" if tok == " " else display_token(tok, level)[0] for tok in vocab]
     return {"pred_vocab": shown, "pred_ids": ids,
             "pred_probs": np.asarray(top_probs, dtype=np.float64).round(4).tolist()}
 
