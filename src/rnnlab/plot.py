@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rnnlab.atomic import atomic_open
 
@@ -27,10 +28,18 @@ def plot_losses(run_dir: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out = run_dir / "loss.png"
     try:
-        with atomic_open(out, "wb") as f:  # never a half-written picture
-            fig.savefig(f, format="png", dpi=100)
+        return save_png(fig, run_dir / "loss.png")
     finally:
         plt.close(fig)
+
+
+def save_png(fig: Any, out: str | Path, dpi: int = 100) -> Path:
+    """Write the matplotlib figure ``fig`` to ``out`` as PNG atomically; returns ``out``.
+
+    A figure built as ``matplotlib.figure.Figure()`` needs no pyplot and no backend.
+    """
+    out = Path(out)
+    with atomic_open(out, "wb") as f:  # never a half-written picture
+        fig.savefig(f, format="png", dpi=dpi)
     return out
