@@ -145,6 +145,7 @@ class LSTM(Recurrent):
             dG_t *= act  # [da_i da_f da_g da_o] = [di df dg do] * act
         # one dc_prev buffer for all steps: dc (read above, not below) is this very buffer
         # when no cell output was returned, so it must be read before this line writes it
+        # (tests/test_reference_cells.py fails otherwise)
         dc_prev = np.multiply(dc_t, f, out=self._buffer(k, "dc_prev", dh.shape))
         if self.peephole:
             dc_prev += p["weight_ci"].value * da_i + p["weight_cf"].value * da_f
