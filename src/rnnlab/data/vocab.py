@@ -72,28 +72,40 @@ class Vocab:
 
     @classmethod
     def build(
-        cls, text: str | bytes, level: Level, *, max_size: int | None = None, min_freq: int = 1
+        cls, text: str | bytes, level: Level, *, max_size: int | None = None, min_freq: int = 1,
+        eos: bool = True, unk: bool = False,
     ) -> Vocab:
         """The vocabulary of ``text``: every token, or the frequent ones and an unknown token.
 
         ``min_freq``: tokens seen fewer times are cut. ``max_size``: at most this many tokens,
         specials included; the most frequent are kept. ``bytes`` are accepted at byte level
         (any file, UTF-8 or not); byte vocabularies take neither option (they hold <= 256).
+
+        For sequence tasks (one example per line, not running text): ``eos=False`` (word
+        level) splits on whitespace with no ``<eos>`` token; ``unk=True`` (char and word
+        level) always adds the unknown token, so text seen later encodes its new tokens to it.
+
+        >>> Vocab.build("a b a", "word", eos=False, unk=True).tokens
+        ['a', 'b', '<unk>']
         """
         _check_level(level)
         if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
             raise ValueError(f"max_size must be a positive integer or None, got {max_size!r}")
         if not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
-        counts = _count(text, level)
+        if level != "word" and not eos:
+            raise ValueError("eos=False applies to word vocabularies (only they have <eos>)")
+        if level == "byte" and unk:
+            raise ValueError("byte vocabularies have no unknown token: build from all 256 bytes")
+        counts = _count(text, level, eos)
         if not any(counts[t] for t in counts if t != EOS):
             raise DataError("cannot build a vocabulary from text with no tokens: pass some text")
         if level == "byte":
             if max_size is not None or min_freq != 1:
                 raise ValueError("max_size and min_freq apply to char and word vocabularies")
             return cls(level, sorted(counts))
-        unk = cast(str, UNK[level])  # not None: only byte level (returned above) lacks one
-        kept = _cut(counts, unk, {EOS} if level == "word" else set(), max_size, min_freq)
+        specials = {EOS} if level == "word" and eos else set()
+        kept = _cut(counts, cast(str, UNK[level]), specials, max_size, min_freq, unk)
         if level == "char":
             return cls(level, sorted(kept))
         return cls(level, sorted(kept, key=lambda t: (-kept[t], t)))
@@ -192,7 +204,8 @@ class Vocab:
 
     def _lookup(self, codes: np.ndarray) -> np.ndarray:
         """Ids of code points / byte values, -1 where unknown (codes past the table included)."""
-        return self._table[np.minimum(codes, len(self._table) - 1)]
+        # uint32: a full byte table has 257 slots, and 256 does not fit the bytes' uint8
+        return self._table[np.minimum(codes.astype(np.uint32, copy=False), len(self._table) - 1)]
 
     def _unknown(
         self, text: str | bytes, tokens: list[str] | None, at: int, first_line: int
@@ -224,13 +237,17 @@ def _words(text: str) -> list[str]:
     return text.replace("\n", f" {EOS} ").split()
 
 
-def _count(text: str | bytes, level: Level) -> Counter[str]:
-    """Token -> number of occurrences, counted in C (np.bincount or Counter)."""
+def _count(text: str | bytes, level: Level, eos: bool = True) -> Counter[str]:
+    """Token -> number of occurrences, counted in C (np.bincount or Counter).
+
+    Word level with ``eos=False``: plain whitespace-separated words, newlines included."""
     if level == "byte":
         counts = np.bincount(np.frombuffer(_as_bytes(text), dtype=np.uint8), minlength=256)
         return Counter({chr(b): int(counts[b]) for b in np.flatnonzero(counts)})
     text = _check_str(text, level)
     if level == "word":
+        if not eos:
+            return Counter(text.split())
         words = Counter(_words(text))
         words.setdefault(EOS, 0)  # always present, so any later text's newlines encode
         return words
@@ -240,23 +257,26 @@ def _count(text: str | bytes, level: Level) -> Counter[str]:
 
 
 def _cut(
-    counts: Counter[str], unk: str, protected: set[str], max_size: int | None, min_freq: int
+    counts: Counter[str], unk: str, protected: set[str], max_size: int | None, min_freq: int,
+    always_unk: bool = False,
 ) -> dict[str, int]:
     """Keep the most frequent tokens; the rest become ``unk``, whose count absorbs theirs.
 
     Protected tokens and an ``unk`` already in the text are always kept. Ranking by
     descending count makes "count >= min_freq" a prefix, so both cuts keep a prefix.
+    ``always_unk``: ``unk`` is added even when nothing is cut.
     """
     fixed = [t for t in sorted(protected | {unk}) if t in counts]
     ranked = sorted((t for t in counts if t not in fixed), key=lambda t: (-counts[t], t))
     keep = sum(1 for t in ranked if counts[t] >= min_freq)
-    if max_size is not None and (keep < len(ranked) or len(fixed) + keep > max_size):
+    added = int(always_unk and unk not in counts)
+    if max_size is not None and (keep < len(ranked) or len(fixed) + keep + added > max_size):
         room = max_size - len(fixed) - (unk not in counts)  # a cut will add unk
         if room < 1:
             raise ValueError(f"max_size={max_size} leaves no room beside {fixed + [unk]}")
         keep = min(keep, room)
     kept = {t: counts[t] for t in fixed + ranked[:keep]}
-    if keep < len(ranked):
+    if keep < len(ranked) or always_unk:
         kept[unk] = kept.get(unk, 0) + sum(counts[t] for t in ranked[keep:])
     return kept
 
