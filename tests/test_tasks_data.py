@@ -227,3 +227,8 @@ def test_full_byte_vocabulary_encodes():
     """All 256 byte values (a regression: the lookup's clip overflowed uint8)."""
     v = Vocab.build(bytes(range(256)), "byte")
     assert v.encode(bytes([0, 255, 7])).tolist() == [0, 255, 7]
+
+
+def test_targets_as_a_plain_list():
+    b = next(iter(PaddedBatches([np.array([1]), np.array([2, 3])], [1, 0], 2)))
+    assert b.y.tolist() == [1, 0] and b.y.dtype.kind == "i"

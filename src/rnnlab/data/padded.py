@@ -106,8 +106,7 @@ class PaddedBatches:
         self.batch_size, self.rng, self.bucket = int(batch_size), rng, bool(bucket)
         self.target_pad = target_pad
         self.lengths = np.array([len(s) for s in inputs], dtype=np.int64)
-        self.per_step = not (isinstance(targets, np.ndarray) and targets.ndim == 1
-                             and targets.dtype != object)
+        self.per_step = not all(np.ndim(t) == 0 for t in targets)  # else one per example
         if self.per_step:
             bad = [i for i, y in enumerate(targets) if len(y) != self.lengths[i]]
             if bad:
@@ -143,5 +142,5 @@ class PaddedBatches:
         if self.per_step:
             y, _ = pad([self.targets[i] for i in index], self.target_pad)  # (T, N)
         else:
-            y = np.asarray(self.targets)[index]  # (N,) one target per example
+            y = np.array([self.targets[i] for i in index])  # (N,) one target per example
         return Batch(x, lengths, y, np.asarray(index))
