@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--out", default="segment.conll", help="where the CoNLL file is written")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    lines, hidden, epochs = (1500, 48, 4) if a.quick else (12000, 96, 6)
+    lines, hidden, epochs = (1500, 48, 4) if a.quick else (6000, 64, 6)
     corpus = resources.files("rnnlab").joinpath("corpora/tinyshakespeare.txt").read_text("utf-8")
     path = Path(a.out)
     path.write_text(conll_lines(corpus, lines), encoding="utf-8")

@@ -19,8 +19,8 @@ from rnnlab.optim import Adam, clip_grad_norm
 
 def fit(model: Any, batches: PaddedBatches, *, epochs: int, lr: float, clip: float = 5.0,
         name: str = "") -> float:
-    """Train ``epochs`` passes with Adam; prints one line per epoch to stderr-free stdout.
-    Returns the wall time in seconds."""
+    """Train ``epochs`` passes with Adam (gradient norm clipped to ``clip``), printing one
+    line per epoch; leaves the model in eval mode. Returns the wall time in seconds."""
     opt = Adam(model.named_params(), lr=lr)
     start = time.perf_counter()
     model.train()

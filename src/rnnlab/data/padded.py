@@ -68,7 +68,12 @@ def shuffled_split(n: int, valid_fraction: float,
 @dataclass(frozen=True)
 class Batch:
     """One padded batch: inputs ``x (T, N, ...)``, ``lengths (N,)``, targets ``y`` (``(N,)``
-    per example, or ``(T, N)`` per step), and ``index (N,)``, the examples' positions."""
+    per example, or ``(T, N)`` per step), and ``index (N,)``, the examples' positions.
+
+    >>> b = PaddedBatches([np.array([5, 6]), np.array([7])], np.array([1, 0]), 2).batch([1, 0])
+    >>> b.x.tolist(), b.lengths.tolist(), b.y.tolist()
+    ([[7, 5], [0, 6]], [1, 2], [0, 1])
+    """
 
     x: np.ndarray
     lengths: np.ndarray

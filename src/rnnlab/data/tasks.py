@@ -281,13 +281,25 @@ class Labels:
 
 def encode_classify(ex: ClassifyExamples, vocab: Vocab,
                     labels: Labels) -> tuple[list[np.ndarray], np.ndarray]:
-    """Inputs ``[(T_i,)]`` and class ids ``(N,)`` of a classify file."""
+    """Inputs ``[(T_i,)]`` and class ids ``(N,)`` of a classify file.
+
+    >>> ex = ClassifyExamples("x.tsv", ["ab", "b"], ["yes", "no"], [1, 2])
+    >>> x, y = encode_classify(ex, task_vocab(ex.texts, "char"), Labels.build(ex.labels))
+    >>> [s.tolist() for s in x], y.tolist()
+    ([[0, 1], [1]], [1, 0])
+    """
     return encode_texts(ex.texts, vocab), labels.encode(ex.labels, path=ex.path, lines=ex.lines)
 
 
 def encode_tagged(ex: TagExamples, vocab: Vocab,
                   labels: Labels) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Inputs ``[(T_i,)]`` and tag ids ``[(T_i,)]`` of a CoNLL file."""
+    """Inputs ``[(T_i,)]`` and tag ids ``[(T_i,)]`` of a CoNLL file.
+
+    >>> ex = TagExamples("x.conll", [["EU", "says"]], [["B-ORG", "O"]], [1])
+    >>> x, y = encode_tagged(ex, task_vocab(["EU says"], "word"), Labels.build(["B-ORG", "O"]))
+    >>> x[0].tolist(), y[0].tolist()
+    ([0, 1], [0, 1])
+    """
     tag_ids = [labels.encode(tags, path=ex.path, lines=range(first, first + len(tags)))
                for tags, first in zip(ex.tags, ex.lines, strict=True)]
     return encode_tokens(ex.tokens, vocab), tag_ids

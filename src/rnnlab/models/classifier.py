@@ -32,7 +32,11 @@ KEYS = ("num_classes", "vocab_size", "input_size", "cell", "embed_size", "hidden
 
 
 def softmax(logits: Array) -> Array:
-    """Row-wise ``exp(z - max z) / sum exp(z - max z)`` over the last axis (no overflow)."""
+    """Row-wise ``exp(z - max z) / sum exp(z - max z)`` over the last axis (no overflow).
+
+    >>> softmax(np.array([[0.0, np.log(3.0)]])).round(2).tolist()
+    [[0.25, 0.75]]
+    """
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
