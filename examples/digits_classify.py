@@ -13,6 +13,7 @@ The images are also written as the classify task's TSV (``digit<TAB>`` 64 pixel 
 space-separated). Read by the future ``rnnlab train --task classify --data digits.tsv
 --level word`` each pixel value is a *token* (64 steps over a vocabulary of 17 values),
 not a real-valued row as here. The last line printed is one JSON object of metrics.
+Measured on this code (seed 0): full, test accuracy 0.9833 (359 images), 154 s of CPU.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ and read back with :func:`rnnlab.data.tasks.read_classify`, as the CLI will::
     python examples/grammar_classify.py                # the full setting (floor 97%)
     # later, the same file: rnnlab train --task classify --data grammar.tsv --level char
 
-The last line printed is one JSON object of metrics.
+The last line printed is one JSON object of metrics. Measured on this code (seed 0):
+full, 12000 expressions, held-out accuracy 0.9954 (majority 0.514), 246 s of CPU.
 """
 
 from __future__ import annotations
