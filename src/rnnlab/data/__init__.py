@@ -8,6 +8,9 @@
     for x, y in BPTTBatches(ids, batch_size=20, bptt=35):   # (T, B) int64 each
         ...
 
+Sequence tasks (one example per line or per CoNLL sentence) have their readers in
+:mod:`rnnlab.data.tasks` and padded, length-bucketed batches in :mod:`rnnlab.data.padded`.
+
 Every problem a user can fix raises :class:`DataError` (a ValueError, defined in
 :mod:`rnnlab.errors`) with a one-line message: what is wrong, then what to do. This package
 knows no network: it imports nothing from :mod:`rnnlab.nn` (import-linter checks it).
@@ -15,8 +18,11 @@ knows no network: it imports nothing from :mod:`rnnlab.nn` (import-linter checks
 
 from rnnlab.data.batching import BPTTBatches, split_ids
 from rnnlab.data.corpus import encode_file, read_text, sha256_file
+from rnnlab.data.padded import PaddedBatches, pad, shuffled_split
+from rnnlab.data.tasks import Labels, read_classify, read_seq2seq, read_tagged, task_vocab
 from rnnlab.data.vocab import LEVELS, Vocab
 from rnnlab.errors import DataError
 
-__all__ = ["LEVELS", "BPTTBatches", "DataError", "Vocab", "encode_file", "read_text", "sha256_file",
-           "split_ids"]
+__all__ = ["LEVELS", "BPTTBatches", "DataError", "Labels", "PaddedBatches", "Vocab",
+           "encode_file", "pad", "read_classify", "read_seq2seq", "read_tagged", "read_text",
+           "sha256_file", "shuffled_split", "split_ids", "task_vocab"]

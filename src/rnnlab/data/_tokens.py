@@ -23,12 +23,16 @@ def split_words(text: str) -> list[str]:
     return text.replace("\n", f" {EOS} ").split()
 
 
-def count_tokens(text: str | bytes, level: str) -> Counter[str]:
-    """Token -> number of occurrences, counted in C (np.bincount or Counter)."""
+def count_tokens(text: str | bytes, level: str, eos: bool = True) -> Counter[str]:
+    """Token -> number of occurrences, counted in C (np.bincount or Counter).
+
+    Word level with ``eos=False``: plain whitespace-separated words, newlines included."""
     if level == "byte":
         counts = np.bincount(np.frombuffer(as_bytes(text), dtype=np.uint8), minlength=256)
         return Counter({chr(b): int(counts[b]) for b in np.flatnonzero(counts)})
     text = check_str(text, level)
+    if level == "word" and not eos:
+        return Counter(text.split())
     if level == "word":
         words = Counter(split_words(text))
         words.setdefault(EOS, 0)  # always present, so any later text's newlines encode
@@ -39,23 +43,26 @@ def count_tokens(text: str | bytes, level: str) -> Counter[str]:
 
 
 def cut_rare(
-    counts: Counter[str], unk: str, protected: set[str], max_size: int | None, min_freq: int
+    counts: Counter[str], unk: str, protected: set[str], max_size: int | None, min_freq: int,
+    always_unk: bool = False,
 ) -> dict[str, int]:
     """Keep the most frequent tokens; the rest become ``unk``, whose count absorbs theirs.
 
     Protected tokens and an ``unk`` already in the text are always kept. Ranking by
     descending count makes "count >= min_freq" a prefix, so both cuts keep a prefix.
+    ``always_unk``: ``unk`` is added even when nothing is cut.
     """
     fixed = [t for t in sorted(protected | {unk}) if t in counts]
     ranked = sorted((t for t in counts if t not in fixed), key=lambda t: (-counts[t], t))
     keep = sum(1 for t in ranked if counts[t] >= min_freq)
-    if max_size is not None and (keep < len(ranked) or len(fixed) + keep > max_size):
+    added = int(always_unk and unk not in counts)
+    if max_size is not None and (keep < len(ranked) or len(fixed) + keep + added > max_size):
         room = max_size - len(fixed) - (unk not in counts)  # a cut will add unk
         if room < 1:
             raise ValueError(f"max_size={max_size} leaves no room beside {fixed + [unk]}")
         keep = min(keep, room)
     kept = {t: counts[t] for t in fixed + ranked[:keep]}
-    if keep < len(ranked):
+    if keep < len(ranked) or always_unk:
         kept[unk] = kept.get(unk, 0) + sum(counts[t] for t in ranked[keep:])
     return kept
 

@@ -90,28 +90,41 @@ class Vocab:
 
     @classmethod
     def build(
-        cls, text: str | bytes, level: Level, *, max_size: int | None = None, min_freq: int = 1
+        cls, text: str | bytes, level: Level, *, max_size: int | None = None, min_freq: int = 1,
+        eos: bool = True, unk: bool = False,
     ) -> Vocab:
         """The vocabulary of ``text``: every token, or the frequent ones and an unknown token.
 
         ``min_freq``: tokens seen fewer times are cut. ``max_size``: at most this many tokens,
         specials included; the most frequent are kept. ``bytes`` are accepted at byte level
         (any file, UTF-8 or not); byte vocabularies take neither option (they hold <= 256).
+
+        For sequence tasks (one example per line, not running text): ``eos=False`` (word
+        level) splits on whitespace with no ``<eos>`` token; ``unk=True`` (char and word
+        level) always adds the unknown token, so text seen later encodes its new tokens to it.
+
+        >>> Vocab.build("a b a", "word", eos=False, unk=True).tokens
+        ['a', 'b', '<unk>']
         """
         _check_level(level)
         if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
             raise ValueError(f"max_size must be a positive integer or None, got {max_size!r}")
         if not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
-        counts = count_tokens(text, level)
+        if level != "word" and not eos:
+            raise ValueError("eos=False applies to word vocabularies (only they have <eos>)")
+        if level == "byte" and unk:
+            raise ValueError("byte vocabularies have no unknown token: build from all 256 bytes")
+        counts = count_tokens(text, level, eos)
         if not any(counts[t] for t in counts if t != EOS):
             raise DataError("cannot build a vocabulary from text with no tokens: pass some text")
         if level == "byte":
             if max_size is not None or min_freq != 1:
                 raise ValueError("max_size and min_freq apply to char and word vocabularies")
             return cls(level, sorted(counts))
-        unk = cast(str, UNK[level])  # not None: only byte level (returned above) lacks one
-        kept = cut_rare(counts, unk, {EOS} if level == "word" else set(), max_size, min_freq)
+        specials = {EOS} if level == "word" and eos else set()
+        unk_token = cast(str, UNK[level])  # not None: only byte level (returned above) lacks one
+        kept = cut_rare(counts, unk_token, specials, max_size, min_freq, always_unk=unk)
         if level == "char":
             return cls(level, sorted(kept))
         return cls(level, sorted(kept, key=lambda t: (-kept[t], t)))
@@ -210,7 +223,8 @@ class Vocab:
 
     def _lookup(self, codes: np.ndarray) -> np.ndarray:
         """Ids of code points / byte values, -1 where unknown (codes past the table included)."""
-        return self._table[np.minimum(codes, len(self._table) - 1)]
+        # uint32: a full byte table has 257 slots, and 256 does not fit the bytes' uint8
+        return self._table[np.minimum(codes.astype(np.uint32, copy=False), len(self._table) - 1)]
 
     def _unknown(
         self, text: str | bytes, tokens: list[str] | None, at: int, first_line: int

@@ -1,5 +1,7 @@
 """Models assembled from the layers in :mod:`rnnlab.nn`."""
 
+from rnnlab.models.classifier import SequenceClassifier
 from rnnlab.models.language_model import LanguageModel
+from rnnlab.models.tagger import SequenceTagger
 
-__all__ = ["LanguageModel"]
+__all__ = ["LanguageModel", "SequenceClassifier", "SequenceTagger"]
