@@ -74,16 +74,20 @@ def _split(text: str) -> tuple[float, ...]:
     return parts
 
 
-def _add_train(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a language model (no arguments: a character "
-                       "LSTM on the bundled tiny-shakespeare, about 5 minutes)")
-    a = p.add_argument
+def _add_data_flags(a: Callable[..., Any]) -> None:
     a("--data", help="UTF-8 training text (default: bundled tiny-shakespeare)")
     a("--val-data", help="validation text (default: the tail of --data, see --split)")
     a("--split", type=_split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
     a("--level", choices=LEVELS)
     a("--max-vocab", type=POS_INT, help="word level: keep the most frequent, rest -> <unk>")
     a("--min-freq", type=POS_INT, help="word level: rarer words -> <unk>")
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a language model (no arguments: a character "
+                       "LSTM on the bundled tiny-shakespeare, about 5 minutes)")
+    _add_data_flags(p.add_argument)
+    a = p.add_argument
     a("--cell", choices=tuple(CELLS))
     a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
     a("--hidden", type=POS_INT, help="hidden_size: units per layer")

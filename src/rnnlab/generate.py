@@ -16,14 +16,12 @@ and one token is drawn from p by inverting its cumulative sum with one uniform n
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from rnnlab._array import Array
-
-if TYPE_CHECKING:
-    from rnnlab.models import LanguageModel
+from rnnlab.models import LanguageModel
 
 
 def sample(
@@ -46,6 +44,13 @@ def sample(
     read in one forward pass, then each token costs one step. Stops early, without
     yielding it, when ``stop_id`` is drawn. The same ``rng`` state gives the same tokens.
     The arguments are checked here, before the first token is asked for.
+
+    >>> model = LanguageModel(6, embed_size=4, hidden_size=8, rng=np.random.default_rng(0))
+    >>> ids = list(sample(model, [1, 2], 5, top_k=3, rng=np.random.default_rng(0)))
+    >>> len(ids), all(0 <= i < 6 for i in ids)
+    (5, True)
+    >>> ids == list(sample(model, [1, 2], 5, top_k=3, rng=np.random.default_rng(0)))
+    True
     """
     V = int(model.vocab_size)
     prime = np.asarray(list(prime_ids), dtype=np.int64)

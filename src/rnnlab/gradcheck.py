@@ -94,6 +94,15 @@ def check_module(
     dropout generator inside it) and returns its outputs; ``backward(G)`` runs the backward
     pass for upstream gradient ``G`` and returns ``{input name: gradient}``. The scalar
     checked is ``L = <G, forward()>`` for a fixed random ``G``.
+
+    >>> from rnnlab.nn import Linear
+    >>> rng = np.random.default_rng(0)
+    >>> layer = Linear(3, 2, dtype=np.float64, rng=rng)
+    >>> x = rng.standard_normal((4, 3))
+    >>> errors = check_module(layer, lambda: layer.forward(x),
+    ...                       lambda g: {"x": layer.backward(g)}, {"x": x}, rng=rng)
+    >>> sorted(errors), max(errors.values()) < 1e-7
+    (['bias', 'weight', 'x'], True)
     """
     out = forward()
     upstream = random_like(rng, out)

@@ -14,6 +14,17 @@ sub-modules), so interchange is a dictionary of arrays::
 
 Parameters PyTorch has no counterpart for (LSTM peepholes ``weight_ci_l0`` ...) are
 exported under their rnnlab names; a PyTorch module will reject them.
+
+Without torch, a round trip through plain arrays (a torch ``state_dict`` works the same)::
+
+>>> from rnnlab.nn import LSTM
+>>> a = LSTM(3, 4, dtype=np.float32, rng=np.random.default_rng(0))
+>>> b = LSTM(3, 4, dtype=np.float32, rng=np.random.default_rng(1))
+>>> sorted(export_params(a))
+['bias_hh_l0', 'bias_ih_l0', 'weight_hh_l0', 'weight_ih_l0']
+>>> import_params(b, export_params(a))
+>>> all(np.array_equal(v, export_params(a)[k]) for k, v in export_params(b).items())
+True
 """
 
 from __future__ import annotations

@@ -72,6 +72,18 @@ class LanguageModel(Module):
     0.04); None keeps each layer's own initialisation (with ``tie_weights`` the shared
     matrix is then the embedding's N(0, 1) table, so pass an ``init_range`` with ties).
     The generator ``rng`` initialises the weights and then draws the dropout masks.
+
+    >>> model = LanguageModel(10, cell="gru", embed_size=8, hidden_size=16, num_layers=2,
+    ...                       rng=np.random.default_rng(0))
+    >>> ids = np.zeros((5, 3), dtype=np.int64)              # (T, N) token ids
+    >>> logits, state = model(ids)
+    >>> logits.shape, state.shape                           # (T, N, V), (L, N, H)
+    ((5, 3, 10), (2, 3, 16))
+    >>> loss, state = model.loss(ids, ids, state)           # state carried on
+    >>> model.zero_grad()
+    >>> model.backward_loss()
+    >>> model.named_params()["rnn.weight_hh_l1"].grad.shape
+    (48, 16)
     """
 
     def __init__(

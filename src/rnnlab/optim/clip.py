@@ -24,9 +24,10 @@ def _sum_squares(g: np.ndarray, chunk: int = 4096) -> float:
     if flat.dtype == np.float64:
         return float(np.dot(flat, flat))
     total = 0.0
-    for start in range(0, flat.size, chunk):
-        part = flat[start:start + chunk]
-        total += float(np.dot(part, part))
+    with np.errstate(over="ignore"):  # an overflow is redone below, not reported
+        for start in range(0, flat.size, chunk):
+            part = flat[start:start + chunk]
+            total += float(np.dot(part, part))
     if math.isinf(total):  # overflow in float32 (or a true inf: the float64 sum says which)
         return float(np.sum(np.square(flat, dtype=np.float64)))
     return total
