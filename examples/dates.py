@@ -31,7 +31,7 @@ FORMATS = (
     "{MONTH} {d} {Y}", "{mon}. {dd}, {Y}", "{Y} {Month} {d}",
 )
 SRC_CHARS = " ,.0123456789" + "abcdefghijklmnopqrstuvwxyz" + "abcdefghijklmnopqrstuvwxyz".upper()
-FULL = {"train": 50_000, "test": 1_000, "epochs": 3, "hidden": 128, "batch": 128, "lr": 5e-3}
+FULL = {"train": 50_000, "test": 1_000, "epochs": 4, "hidden": 128, "batch": 128, "lr": 5e-3}
 QUICK = {"train": 6_000, "test": 500, "epochs": 2, "hidden": 64, "batch": 64, "lr": 1e-2}
 START, DAYS = dt.date(1900, 1, 1), (dt.date(2099, 12, 31) - dt.date(1900, 1, 1)).days + 1
 
@@ -107,12 +107,13 @@ def run(args: argparse.Namespace) -> None:
     losses = fit(model, codec, [codec.source(h) for h, _, _ in train],
                  [codec.target(iso) for _, iso, _ in train], epochs=s["epochs"],
                  batch_size=s["batch"], lr=s["lr"], rng=rng)
-    acc, _ = exact_match(model, codec, [codec.source(h) for h, _, _ in test],
-                         [iso for _, iso, _ in test], max_length=11)
+    acc, decoded = exact_match(model, codec, [codec.source(h) for h, _, _ in test],
+                               [iso for _, iso, _ in test], max_length=11)
+    wrong = [f"{h} -> {d}" for (h, iso, _), d in zip(test, decoded, strict=True) if d != iso]
     save_heatmap(model, codec, test[0][0], args.heatmap)
     report({"setting": "quick" if args.quick else "full", "train": len(train),
             "test": len(test), "exact_match": round(acc, 4), "final_loss": round(losses[-1], 4),
-            "heatmap": str(args.heatmap)}, started)
+            "heatmap": str(args.heatmap), "errors": wrong[:5]}, started)
 
 
 if __name__ == "__main__":
