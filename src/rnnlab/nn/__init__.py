@@ -1,5 +1,6 @@
 """Layers with hand-written forward and backward passes."""
 
+from rnnlab.nn.attention import Attention as Attention
 from rnnlab.nn.dropout import Dropout
 from rnnlab.nn.embedding import Embedding
 from rnnlab.nn.gru import GRU

@@ -1,4 +1,4 @@
-"""The sequence-task examples: each ``--quick`` run ends in a JSON line that beats chance."""
+"""The classify and tag examples: each ``--quick`` run ends in a JSON line that beats chance."""
 
 from __future__ import annotations
 
