@@ -2,9 +2,11 @@
 
 50,000 distinct generated pairs, operands 0..999; 10% held out (quick: 5,000 pairs with
 operands 0..99). Four variants, as in the book: a plain LSTM encoder-decoder, the source
-reversed, reversed + peeky decoder, and (dot) attention. Each is trained with Adam and
-scored by held-out exact match (greedy decoding, the whole answer right) beside the
-baseline of always giving the commonest training answer. Ends with one JSON line of metrics.
+reversed, reversed + peeky decoder, and reversed + (dot) attention (without the reversal,
+attention trained far worse here: 9% held-out exact match in the full setting). Each is
+trained with Adam and scored by held-out exact match (greedy decoding, the whole answer
+right) beside the baseline of always giving the commonest training answer. Ends with one
+JSON line of metrics.
 
     python examples/addition.py --quick          # under a minute: fewer pairs and epochs
     python examples/addition.py                  # the full setting (all four variants)
@@ -26,7 +28,7 @@ VARIANTS = {
     "plain": {},
     "reversed": {"reverse_source": True},
     "peeky": {"reverse_source": True, "peeky": True},
-    "attention": {"attention": "dot"},
+    "attention": {"reverse_source": True, "attention": "dot"},
 }
 FULL = {"pairs": 50_000, "digits": 3, "epochs": 25, "hidden": 128, "batch": 128, "lr": 1e-3}
 # quick: operands up to 2 digits (5,000 of the 10,000 sums), so that a minute shows learning
