@@ -77,13 +77,14 @@ class LSTM(Recurrent):
         *,
         bias: bool = True,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         peephole: bool = False,
         dtype: Any = np.float32,
         rng: np.random.Generator,
     ) -> None:
         self.peephole = peephole
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, rng=rng)
         # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
         self._scale, self._shift, self._beta = gate_constants("ssts", hidden_size, self.dtype)
 

@@ -56,6 +56,7 @@ class RNN(Recurrent):
         nonlinearity: str = "tanh",
         bias: bool = True,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         dtype: Any = np.float32,
         rng: np.random.Generator,
     ) -> None:
@@ -63,7 +64,7 @@ class RNN(Recurrent):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, rng=rng)
 
     def _step_forward(self, k: int, t: int) -> None:
         b = self._buffers[k]
