@@ -173,8 +173,38 @@ class Recurrent(InputTable, Module):
         x: (T, N, D). state: see the class docstring (None: zeros). lengths: N ints in [0, T]
         (None: all T). Returns y (T, N, H), the top layer's hidden states (zero past each
         sequence's length), and the final state. With ``return_cells=True`` (LSTM only) y is
-        the pair ``(h_seq, c_seq)`` of the top layer's hidden and cell states. Bidirectional:
-        y is (T, N, 2H), both directions side by side (``_bidirectional.py``).
+        the pair ``(h_seq, c_seq)`` of the top layer's hidden and cell states.
+
+        ``bidirectional=True`` (PyTorch's semantics): each layer l also runs a reverse
+        direction, with weights ``weight_ih_l{l}_reverse``, ..., over each sequence from its
+        own last step (``lengths``) back to step 0, and the next layer reads both::
+
+            h^f_t = step(x_t, h^f_{t-1}),  h^r_t = step_reverse(x_t, h^r_{t+1})
+            y_t = [h^f_t  h^r_t]                  y: (T, N, 2H), forward direction first
+            state: (num_layers * 2, N, H), rows [l0 fwd, l0 rev, l1 fwd, ...]; the reverse
+                   rows hold h^r_0, each forward row the state at the sequence's last step
+            weight_ih_l{l}, weight_ih_l{l}_reverse: (gates*H, D) for l = 0, (gates*H, 2H) above
+
+        Between layers the dropout mask covers all 2H features. ``backward(...,
+        truncate=)`` and ``forward_rows`` are refused (``_bidirectional.py`` has the rest).
+
+        Examples::
+
+            >>> import numpy as np
+            >>> from rnnlab.nn import GRU
+            >>> gru = GRU(4, 3, num_layers=2, bidirectional=True, dtype=np.float64,
+            ...           rng=np.random.default_rng(0))
+            >>> x = np.random.default_rng(1).standard_normal((5, 2, 4))   # (T, N, D)
+            >>> y, h = gru(x, lengths=np.array([5, 3]))
+            >>> y.shape, h.shape                  # (T, N, 2H), (num_layers * 2, N, H)
+            ((5, 2, 6), (4, 2, 3))
+            >>> bool(np.allclose(h[2], y[[4, 2], [0, 1], :3]))  # top forward: at L_n - 1
+            True
+            >>> bool(np.allclose(h[3], y[0, :, 3:]))            # top reverse: at step 0
+            True
+            >>> dx, dh0 = gru.backward(np.ones_like(y))
+            >>> dx.shape, dh0.shape, gru.named_params()["weight_ih_l1_reverse"].shape
+            ((5, 2, 4), (4, 2, 3), (9, 6))
         """
         check_array("x", x, self.dtype, 3)
         T, N, D = x.shape

@@ -26,7 +26,8 @@ class RNN(Recurrent):
         dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t
 
     Parameters per layer k: weight_ih_lk (H, D), weight_hh_lk (H, H), bias_ih_lk (H,),
-    bias_hh_lk (H,). State: h of shape (num_layers, N, H).
+    bias_hh_lk (H,). State: h of shape (num_layers, N, H). ``bidirectional=True``: also
+    ``*_lk_reverse``, y (T, N, 2H), state (num_layers * 2, N, H) (``Recurrent.forward``).
 
     The input projection x_t W_ih^T + b is written straight into the buffer of h_t, and the
     step turns it into h_t in place; the same step written plainly: ``reference.rnn_step``.
