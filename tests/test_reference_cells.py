@@ -188,3 +188,55 @@ def test_lstm_cell_outputs_equal_the_reference_loop(cell, truncate):
     grads = {n: p.grad.copy() for n, p in layer.named_params().items()}
     want = reference_run(layer, x, s0, lens, dy, dcy, ds, truncate)
     assert_same(layer, (y, state, dx, dstate0, grads), want)
+
+
+def reverse_each(a, lengths):
+    """a (T, N, F) with each sequence's first lengths[n] steps in reverse order."""
+    out = a.copy()
+    for n, length in enumerate(lengths):
+        out[:length, n] = a[:length, n][::-1]
+    return out
+
+
+def two_way(one):
+    """A bidirectional layer of one-way ``one``'s kind and options, weights: one's, then new."""
+    kw = {"bias": one.bias, "dtype": np.float64, "rng": np.random.default_rng(5)}
+    if isinstance(one, RNN):
+        kw["nonlinearity"] = one.nonlinearity
+    if isinstance(one, LSTM):
+        kw["peephole"] = one.peephole
+    return type(one)(D, H, 1, bidirectional=True, **kw)
+
+
+@pytest.mark.parametrize("lengths", [None, (T, 2, 0)], ids=["full", "lengths"])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_bidirectional_layer_is_two_one_way_layers(cell, lengths):
+    """One bidirectional layer = a one-way layer on x and one on x reversed within lengths
+    (outputs reversed back): y, state, dx, dstate0 and every gradient, to 1e-12."""
+    rng = np.random.default_rng(6)
+    fwd, rev = random_layer(cell, 1, rng), random_layer(cell, 1, rng)
+    bidi = two_way(fwd)
+    pairs = list(zip(bidi.named_params().items(),
+                     [*fwd.named_params().values(), *rev.named_params().values()], strict=True))
+    for i, ((name, p), q) in enumerate(pairs):  # PyTorch's order: the forward ones first
+        assert name.endswith("_reverse") == (i >= len(pairs) // 2)
+        p.value[...] = q.value
+    lens = np.full(N, T) if lengths is None else np.array(lengths)
+    x, dy = rng.standard_normal((T, N, D)), rng.standard_normal((T, N, 2 * H))
+    s0 = [*random_states(fwd, rng), *random_states(rev, rng)]  # rows: [fwd, rev]
+    ds = [*random_states(fwd, rng), *random_states(rev, rng)]
+    y, state = bidi.forward(x, pack(bidi, s0), None if lengths is None else lens)
+    dx, dstate0 = bidi.backward(dy, pack(bidi, ds))
+    y_f, state_f = fwd.forward(x, pack(fwd, s0[:1]), lens)
+    y_r, state_r = rev.forward(reverse_each(x, lens), pack(rev, s0[1:]), lens)
+    dx_f, ds0_f = fwd.backward(dy[..., :H], pack(fwd, ds[:1]))
+    dx_r, ds0_r = rev.backward(reverse_each(dy[..., H:], lens), pack(rev, ds[1:]))
+    assert_close(y, np.concatenate([y_f, reverse_each(y_r, lens)], axis=2), "y")
+    assert_close(dx, dx_f + reverse_each(dx_r, lens), "dx")
+    for what, got, f, r in [("state", state, state_f, state_r),
+                            ("dstate0", dstate0, ds0_f, ds0_r)]:
+        parts = [s if bidi.has_cell else (s,) for s in (got, f, r)]
+        for i, (a, b, c) in enumerate(zip(*parts, strict=True)):
+            assert_close(a, np.concatenate([b, c]), f"{what}[{i}]")  # [fwd row, rev row]
+    for (name, p), q in pairs:
+        assert_close(p.grad, q.grad, name)

@@ -32,7 +32,8 @@ def recurrent_case(
     state0: Any = None
     if state:
         parts = ("h0", "c0") if layer.has_cell else ("h0",)
-        inputs.update({p: rng.standard_normal((num_layers, N, H)) for p in parts})
+        rows = num_layers * (2 if layer.bidirectional else 1)  # (num_layers * directions, N, H)
+        inputs.update({p: rng.standard_normal((rows, N, H)) for p in parts})
         state0 = tuple(inputs[p] for p in parts) if layer.has_cell else inputs["h0"]
     lens = LENGTHS if lengths else None
 
@@ -111,6 +112,11 @@ def cases() -> dict[str, Callable[[], dict[str, float]]]:
         ("zero initial state", {"state": False}),
         ("no final-state grad", {"dstate": False}),
         ("dropout (fixed mask)", {"num_layers": 2, "dropout": 0.5}),
+        ("bidirectional", {"bidirectional": True}),
+        ("bidirectional, 2 layers, lengths", {"bidirectional": True, "num_layers": 2,
+                                              "lengths": True}),
+        ("bidirectional, dropout (fixed mask)", {"bidirectional": True, "num_layers": 2,
+                                                 "dropout": 0.5}),
     ]
     for cname, cls, opts in cells:
         for vname, vopts in variants:
@@ -119,6 +125,9 @@ def cases() -> dict[str, Callable[[], dict[str, float]]]:
         if cls is LSTM:
             out[f"{cname}, return cells, lengths"] = _bind(
                 recurrent_case, cls, **opts, cells=True, lengths=True, num_layers=2)
+            out[f"{cname}, bidirectional, return cells, lengths"] = _bind(
+                recurrent_case, cls, **opts, cells=True, lengths=True, num_layers=2,
+                bidirectional=True)
     return out
 
 

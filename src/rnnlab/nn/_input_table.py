@@ -44,6 +44,7 @@ class InputTable:
     dtype: Any
     gates: int
     hidden_size: int
+    bidirectional: bool
 
     def _input_bias(self, k: int) -> Array | None:
         raise NotImplementedError
@@ -62,6 +63,7 @@ class InputTable:
         token v, so :meth:`forward_rows` can look the rows up instead of multiplying: for a
         small vocabulary that is far less work, in training as in generation.
         """
+        self._refuse_bidirectional("input_table")
         G = E @ self.weights[0]["weight_ih"].value.T  # (V, gates*H)
         b = self._input_bias(0)
         return G if b is None else G + b
@@ -72,6 +74,7 @@ class InputTable:
         The bias's share (the sum of dtable's rows) is not added here: ``backward`` has
         already added it, from the gates' gradient, as it does for any input.
         """
+        self._refuse_bidirectional("input_table_backward")
         W_ih = self.weights[0]["weight_ih"]  # (gates*H, D)
         W_ih.grad += dtable.T @ E
         return dtable @ W_ih.value  # (V, D)
@@ -100,6 +103,7 @@ class InputTable:
             >>> lstm.input_table_backward(E, dtable).shape              # dE (V, D)
             (6, 4)
         """
+        self._refuse_bidirectional("forward_rows")
         check_array("table", table, self.dtype, 2)
         if table.shape[1] != self.gates * self.hidden_size:
             raise ValueError(f"table must have {self.gates * self.hidden_size} columns "
@@ -121,6 +125,11 @@ class InputTable:
         if not self._looked_up():
             raise ValueError("backward_rows follows forward_rows; after forward, call backward")
         return RowsGrad(*self._backward(dy, dstate, truncate))
+
+    def _refuse_bidirectional(self, method: str) -> None:
+        if self.bidirectional:
+            raise ValueError(f"{method} is for a one-way first layer (a language model's "
+                             f"embedding table); a bidirectional layer takes x: call forward")
 
     def _looked_up(self) -> bool:
         """Whether the last forward looked layer 0's input projection up (forward_rows)."""

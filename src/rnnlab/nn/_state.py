@@ -17,9 +17,12 @@ State = Any  # h (L, N, H) for RNN/GRU; the pair (h, c) for LSTM
 
 def split_state(
     state: State, names: tuple[str, ...], shape: tuple[int, int, int], dtype: np.dtype,
-    cls: str, what: str = "state",
+    cls: str, what: str = "state", rows: str = "num_layers",
 ) -> list[tuple[Array, ...]]:
-    """Per layer: (h,) or (h, c), each (N, H); None -> zeros. cls: the layer's class name."""
+    """Per layer: (h,) or (h, c), each (N, H); None -> zeros. cls: the layer's class name.
+
+    rows: what the first axis counts, for the error message ("num_layers * 2" if bidirectional).
+    """
     L, N, H = shape
     pair = len(names) == 2
     if state is None:
@@ -35,7 +38,7 @@ def split_state(
         label = f"{what} {name}" if pair else what
         check_array(label, s, dtype, 3)
         if s.shape != (L, N, H):
-            raise ValueError(f"{label} must have shape (num_layers, N, H) = {(L, N, H)}, "
+            raise ValueError(f"{label} must have shape ({rows}, N, H) = {(L, N, H)}, "
                              f"got {tuple(s.shape)}")
     return list(zip(*arrays, strict=True))  # per layer k: (h[k],) or (h[k], c[k]), views
 

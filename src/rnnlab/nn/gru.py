@@ -30,7 +30,8 @@ class GRU(Recurrent):
         dW_ih = sum_t dgx^T x_t,  dW_hh = sum_t dgh^T h_{t-1},  db_ih = sum dgx,  db_hh = sum dgh
 
     Parameters per layer k: weight_ih_lk (3H, D), weight_hh_lk (3H, H), bias_ih_lk (3H,),
-    bias_hh_lk (3H,). State: h of shape (num_layers, N, H).
+    bias_hh_lk (3H,). State: h of shape (num_layers, N, H). ``bidirectional=True``: also
+    ``*_lk_reverse``, y (T, N, 2H), state (num_layers * 2, N, H) (``Recurrent.forward``).
 
     The steps below are these equations on preallocated buffers (tricks named in
     ``activations.py``); the same step written plainly: ``reference.gru_step``.

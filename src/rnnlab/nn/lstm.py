@@ -45,7 +45,9 @@ class LSTM(Recurrent):
     Parameters per layer k: weight_ih_lk (4H, D), weight_hh_lk (4H, H), bias_ih_lk (4H,),
     bias_hh_lk (4H,), and with peephole=True weight_ci_lk, weight_cf_lk, weight_co_lk (H,)
     (Gers & Schmidhuber's diagonal peepholes; PyTorch has none). State: (h, c), each
-    (num_layers, N, H).
+    (num_layers, N, H). ``bidirectional=True``: also ``*_lk_reverse`` (peepholes too), y
+    (T, N, 2H) (with ``return_cells``, c_seq too), h and c (num_layers * 2, N, H)
+    (``Recurrent.forward``).
 
     ``_step_forward`` and ``_step_backward`` below are these equations, one line each, on
     preallocated buffers (the named tricks are in ``activations.py``; the buffers in
@@ -77,13 +79,14 @@ class LSTM(Recurrent):
         *,
         bias: bool = True,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         peephole: bool = False,
         dtype: Any = np.float32,
         rng: np.random.Generator,
     ) -> None:
         self.peephole = peephole
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, rng=rng)
         # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
         self._scale, self._shift, self._beta = gate_constants("ssts", hidden_size, self.dtype)
 

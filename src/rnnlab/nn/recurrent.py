@@ -13,7 +13,8 @@ A cell class (``rnn.py``, ``lstm.py``, ``gru.py``) supplies the equations of one
 Past a sequence's end (``lengths``) the state is held and the output is zero. Layer 0's G
 can be looked up per token instead (``forward_rows``; ``_input_table.py``), and
 ``backward(..., truncate=k)`` lets each step's gradient back through k steps at most
-(``_truncate.py``).
+(``_truncate.py``). With ``bidirectional=True`` each layer has a second, reverse direction
+(``_bidirectional.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
+from rnnlab.nn import _bidirectional
 from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._state import (
     State,
@@ -77,6 +79,10 @@ class Recurrent(InputTable, Module):
     and the next call's dstate may be those same arrays (dc is, without cell outputs): a
     step reads all of dstate before it writes what it returns. Past a sequence's end it
     applies ``_hold``. After forward the layer's output y is ``h[1:]`` of the top layer.
+
+    With ``bidirectional=True``, k above indexes (layer, direction) pairs: slot 2l is layer
+    l's forward direction and 2l+1 its reverse one, whose buffers hold the time-reversed
+    sequence (``_bidirectional.py``); the hooks see no difference.
     """
 
     gates = 1
@@ -86,27 +92,30 @@ class Recurrent(InputTable, Module):
     separate_hidden_grad = False
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
-                 bias: bool = True, dropout: float = 0.0, dtype: Any = np.float32,
-                 rng: np.random.Generator) -> None:
+                 bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: Any = np.float32, rng: np.random.Generator) -> None:
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
         check_rng(rng)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.dropout = bias, float(dropout)
+        self.bias, self.dropout, self.bidirectional = bias, float(dropout), bool(bidirectional)
+        dirs = 2 if self.bidirectional else 1  # slots per layer: forward (, reverse)
         self.dtype = check_float_dtype(dtype)
         self.rng = rng
         self.training = True
         # PyTorch's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))
         bound = 1.0 / math.sqrt(hidden_size)
         self.weights: list[dict[str, Parameter]] = []
-        for k in range(num_layers):
-            shapes = self._param_shapes(input_size if k == 0 else hidden_size)
+        for k in range(num_layers * dirs):  # slot k: layer k // dirs
+            shapes = self._param_shapes(input_size if k < dirs else dirs * hidden_size)
             self.weights.append({name: Parameter(uniform(rng, bound, shape, self.dtype))
                                  for name, shape in shapes.items()})
         self._cache: dict[str, Any] | None = None
-        self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers)]
-        self._inputs: list[Array | None] = [None] * num_layers  # each layer's x, for dW_ih
+        self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers * dirs)]
+        self._inputs: list[Array | None] = [None] * (num_layers * dirs)  # each x, for dW_ih
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         gh = self.gates * self.hidden_size
@@ -117,13 +126,20 @@ class Recurrent(InputTable, Module):
         return shapes
 
     def own_params(self):  # type: ignore[override]
-        """PyTorch's names: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ..."""
+        """PyTorch's names: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ...
+
+        (then ``weight_ih_l0_reverse``, ... when bidirectional: PyTorch's state_dict order)
+        """
+        if self.bidirectional:
+            yield from _bidirectional.named_params(self.weights)
+            return
         for k, layer in enumerate(self.weights):
             for name, p in layer.items():
                 yield f"{name}_l{k}", p
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+        bidi = ", bidirectional=True" if self.bidirectional else ""
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}{bidi}, "
                 f"dtype={self.dtype}")
 
     @property
@@ -142,8 +158,12 @@ class Recurrent(InputTable, Module):
         return buf
 
     def _split(self, state: State, N: int, what: str = "state") -> list[tuple[Array, ...]]:
-        shape = (self.num_layers, N, self.hidden_size)
-        return split_state(state, self.state_names, shape, self.dtype, type(self).__name__, what)
+        if self.bidirectional:  # slot order: PyTorch's [l0 fwd, l0 rev, l1 fwd, ...]
+            shape, rows = (2 * self.num_layers, N, self.hidden_size), "num_layers * 2"
+        else:
+            shape, rows = (self.num_layers, N, self.hidden_size), "num_layers"
+        return split_state(state, self.state_names, shape, self.dtype, type(self).__name__, what,
+                           rows)
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: Array, state: State = None, lengths: Any = None, *,
@@ -154,6 +174,37 @@ class Recurrent(InputTable, Module):
         (None: all T). Returns y (T, N, H), the top layer's hidden states (zero past each
         sequence's length), and the final state. With ``return_cells=True`` (LSTM only) y is
         the pair ``(h_seq, c_seq)`` of the top layer's hidden and cell states.
+
+        ``bidirectional=True`` (PyTorch's semantics): each layer l also runs a reverse
+        direction, with weights ``weight_ih_l{l}_reverse``, ..., over each sequence from its
+        own last step (``lengths``) back to step 0, and the next layer reads both::
+
+            h^f_t = step(x_t, h^f_{t-1}),  h^r_t = step_reverse(x_t, h^r_{t+1})
+            y_t = [h^f_t  h^r_t]                  y: (T, N, 2H), forward direction first
+            state: (num_layers * 2, N, H), rows [l0 fwd, l0 rev, l1 fwd, ...]; the reverse
+                   rows hold h^r_0, each forward row the state at the sequence's last step
+            weight_ih_l{l}, weight_ih_l{l}_reverse: (gates*H, D) for l = 0, (gates*H, 2H) above
+
+        Between layers the dropout mask covers all 2H features. ``backward(...,
+        truncate=)`` and ``forward_rows`` are refused (``_bidirectional.py`` has the rest).
+
+        Examples::
+
+            >>> import numpy as np
+            >>> from rnnlab.nn import GRU
+            >>> gru = GRU(4, 3, num_layers=2, bidirectional=True, dtype=np.float64,
+            ...           rng=np.random.default_rng(0))
+            >>> x = np.random.default_rng(1).standard_normal((5, 2, 4))   # (T, N, D)
+            >>> y, h = gru(x, lengths=np.array([5, 3]))
+            >>> y.shape, h.shape                  # (T, N, 2H), (num_layers * 2, N, H)
+            ((5, 2, 6), (4, 2, 3))
+            >>> bool(np.allclose(h[2], y[[4, 2], [0, 1], :3]))  # top forward: at L_n - 1
+            True
+            >>> bool(np.allclose(h[3], y[0, :, 3:]))            # top reverse: at step 0
+            True
+            >>> dx, dh0 = gru.backward(np.ones_like(y))
+            >>> dx.shape, dh0.shape, gru.named_params()["weight_ih_l1_reverse"].shape
+            ((5, 2, 4), (4, 2, 3), (9, 6))
         """
         check_array("x", x, self.dtype, 3)
         T, N, D = x.shape
@@ -165,6 +216,8 @@ class Recurrent(InputTable, Module):
 
     def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: State,
                  lengths: Any, return_cells: bool) -> tuple[Any, State]:
+        if self.bidirectional:  # rows is None: forward_rows refuses bidirectional layers
+            return _bidirectional.forward(self, x, state, lengths, return_cells)
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         states0 = self._split(state, N)
         mask = length_mask(lengths, T, N)
@@ -224,7 +277,8 @@ class Recurrent(InputTable, Module):
         dy: gradient of the loss with respect to y (the pair ``(dh_seq, dc_seq)`` after
         ``return_cells=True``; either may be None). dstate: gradient into the final state
         (None: none, as at a truncated-BPTT boundary). truncate: if given, each step's
-        incoming gradient goes back at most that many steps. Returns the gradient of x and
+        incoming gradient goes back at most that many steps (not bidirectional: the reverse
+        direction runs from the window's end). Returns the gradient of x and
         of the initial state (same structure as the state). After ``forward_rows``, call
         ``backward_rows`` instead.
         """
@@ -239,6 +293,8 @@ class Recurrent(InputTable, Module):
         c = self._cache
         if truncate is not None and (not isinstance(truncate, (int, np.integer)) or truncate < 0):
             raise ValueError(f"truncate must be a non-negative integer, got {truncate!r}")
+        if self.bidirectional:
+            return _bidirectional.backward(self, dy, dstate, truncate)
         dy, dcy = output_grads(dy, c["cells"], (c["T"], c["N"], self.hidden_size), self.dtype,
                                c["mask"], None if truncate is None else truncate + 1)
         dstates = self._split(dstate, c["N"], what="dstate")

@@ -26,7 +26,8 @@ class RNN(Recurrent):
         dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t
 
     Parameters per layer k: weight_ih_lk (H, D), weight_hh_lk (H, H), bias_ih_lk (H,),
-    bias_hh_lk (H,). State: h of shape (num_layers, N, H).
+    bias_hh_lk (H,). State: h of shape (num_layers, N, H). ``bidirectional=True``: also
+    ``*_lk_reverse``, y (T, N, 2H), state (num_layers * 2, N, H) (``Recurrent.forward``).
 
     The input projection x_t W_ih^T + b is written straight into the buffer of h_t, and the
     step turns it into h_t in place; the same step written plainly: ``reference.rnn_step``.
@@ -56,6 +57,7 @@ class RNN(Recurrent):
         nonlinearity: str = "tanh",
         bias: bool = True,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         dtype: Any = np.float32,
         rng: np.random.Generator,
     ) -> None:
@@ -63,7 +65,7 @@ class RNN(Recurrent):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, rng=rng)
 
     def _step_forward(self, k: int, t: int) -> None:
         b = self._buffers[k]

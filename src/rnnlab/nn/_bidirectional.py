@@ -1,0 +1,123 @@
+"""Bidirectional stacks (``bidirectional=True``): PyTorch's semantics, on the same cells.
+
+Layer l has two directions, each a cell of its own with its own weights: the forward one
+reads x_0 .. x_{T-1}, the reverse one x_{T-1} .. x_0, and the layer's output is both side
+by side; layer l+1 reads that (T, N, 2H) output (after dropout, as in PyTorch)::
+
+    h^f_t = step_f(x_t, h^f_{t-1})        t = 0 .. T-1,   h^f_{-1} = state[2l]
+    h^r_t = step_r(x_t, h^r_{t+1})        t = T-1 .. 0,   h^r_T    = state[2l+1]
+    y_t   = [h^f_t  h^r_t]                (N, 2H), forward direction first
+    final state: [h^f_{T-1}, h^r_0] per layer, in the order [l0 fwd, l0 rev, l1 fwd, ...]
+
+With ``lengths`` the reverse direction of sequence n starts at its own last step L_n - 1
+(what ``pack_padded_sequence`` gives): it runs forward over the sequence reversed within
+its length, ``xr[t, n] = x[rev[t, n], n]`` with ``rev[t, n] = L_n - 1 - t`` for t < L_n
+(and t past the end, where the mask holds the state anyway). ``rev`` is its own inverse,
+so the same gather puts the outputs back in time order, and the reversed sequence has the
+same length mask as the original. Its final state is the state after x_0 (held past its
+end); outputs past each sequence's end are zero.
+
+Backward mirrors it: the output gradient is split into the two halves, the reverse half
+gathered with ``rev``, each direction's loop runs as for a one-way layer (slot 2l and
+2l+1 of ``Recurrent``'s buffers and weights), and the input gradients add up, the reverse
+one gathered back: dx = dx^f + rev(dx^r).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnnlab._array import Array
+from rnnlab.nn._state import State, join_state, length_mask, masked_output, output_grads
+from rnnlab.nn.module import Parameter
+
+if TYPE_CHECKING:
+    from rnnlab.nn.recurrent import Recurrent
+
+
+def named_params(weights: list[dict[str, Parameter]]) -> Iterator[tuple[str, Parameter]]:
+    """PyTorch's names and order: weight_ih_l0, ..., bias_hh_l0, weight_ih_l0_reverse, ..."""
+    for j, slot in enumerate(weights):
+        suffix = "_reverse" if j % 2 else ""
+        for name, p in slot.items():
+            yield f"{name}_l{j // 2}{suffix}", p
+
+
+def reverse_index(lengths: Any, T: int, N: int) -> Array:
+    """(T, N, 1) ints rev[t, n]: L_n - 1 - t for t < L_n, t beyond (its own inverse).
+
+    >>> reverse_index(np.array([3, 1]), 4, 2)[..., 0].T
+    array([[2, 1, 0, 3],
+           [0, 1, 2, 3]])
+    """
+    t = np.arange(T)[:, None]  # (T, 1)
+    L = np.full(N, T) if lengths is None else np.asarray(lengths)[None, :]  # (1, N)
+    return np.where(t < L, L - 1 - t, t)[..., None]
+
+
+def flip(a: Array, rev: Array) -> Array:
+    """a (T, N, F) reversed in time within each sequence's length: a[rev[t, n], n] (fresh)."""
+    return np.take_along_axis(a, rev, axis=0)
+
+
+def forward(layer: Recurrent, x: Any, state: State, lengths: Any,
+            return_cells: bool) -> tuple[Any, State]:
+    """Recurrent._forward for a bidirectional layer (the module doc)."""
+    T, N = x.shape[:2]
+    states0 = layer._split(state, N)  # per slot: (h,) or (h, c)
+    mask = length_mask(lengths, T, N)
+    rev = reverse_index(lengths, T, N)
+    drops: list[Array | None] = []
+    inp, finals, H = x, [], layer.hidden_size
+    for k in range(layer.num_layers):
+        drop = layer._dropout_mask(k, (T, N, 2 * H))
+        if drop is not None:
+            inp = inp * drop  # (T, N, 2H) inverted dropout between layers
+        drops.append(drop)
+        layer._forward_layer(2 * k, inp, states0[2 * k], mask)
+        layer._forward_layer(2 * k + 1, flip(inp, rev), states0[2 * k + 1], mask)
+        for j in (2 * k, 2 * k + 1):
+            finals.append(tuple(layer._buffers[j][name][T] for name in layer.state_names))
+        inp = both(layer, k, "h", rev)  # (T, N, 2H) this layer's outputs
+    layer._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
+                    "rows": False, "rev": rev}
+    y: Any = masked_output(inp, mask)
+    if return_cells:
+        y = (y, masked_output(both(layer, layer.num_layers - 1, "c", rev), mask))
+    return y, join_state(finals)
+
+
+def both(layer: Recurrent, k: int, name: str, rev: Array) -> Array:
+    """(T, N, 2H): layer k's state sequence ``name`` ("h" or "c"), forward then reverse."""
+    fwd, bwd = layer._buffers[2 * k][name][1:], layer._buffers[2 * k + 1][name][1:]
+    return np.concatenate([fwd, flip(bwd, rev)], axis=2)
+
+
+def backward(layer: Recurrent, dy: Any, dstate: State,
+             truncate: int | None) -> tuple[Array, State]:
+    """Recurrent._backward for a bidirectional layer: each direction's loop, then dx summed."""
+    if truncate is not None:
+        raise ValueError("truncate= has no meaning for a bidirectional layer (its reverse "
+                         "direction reads the window from its end): call backward without it")
+    c = layer._cache
+    assert c is not None
+    T, N, H, rev = c["T"], c["N"], layer.hidden_size, c["rev"]
+    dy, dcy = output_grads(dy, c["cells"], (T, N, 2 * H), layer.dtype, c["mask"], None)
+    dstates = layer._split(dstate, N, what="dstate")
+    d, dstates0 = dy, [dstates[0]] * len(dstates)
+    for k in reversed(range(layer.num_layers)):
+        top = dcy if k == layer.num_layers - 1 else None
+        jf, jr = 2 * k, 2 * k + 1
+        dx_f, dstates0[jf] = layer._backward_layer(
+            jf, d[..., :H], None if top is None else top[..., :H], dstates[jf], None)
+        dx_r, dstates0[jr] = layer._backward_layer(
+            jr, flip(d[..., H:], rev), None if top is None else flip(top[..., H:], rev),
+            dstates[jr], None)
+        d = dx_f + flip(dx_r, rev)  # (T, N, D_k) both directions read the same input
+        drop = c["drops"][k]
+        if drop is not None:
+            d = d * drop
+    return d, join_state(dstates0)
