@@ -41,11 +41,12 @@ def worst(errors):
 # ---------------------------------------------------------------- gradient checks
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize(("cell", "pooling"), CELL_POOLING)
-def test_gradcheck_loss_with_lengths(cell, pooling, dropout):
+def test_gradcheck_loss_with_lengths(cell, pooling, dropout, bidirectional):
     """Every parameter, through pooling at each sequence's own length and the loss."""
-    model = make(cell, pooling, dropout=dropout)
+    model = make(cell, pooling, dropout=dropout, bidirectional=bidirectional)
     x, y = inputs()
 
     def loss():
@@ -109,8 +110,10 @@ def torch_twin(model):
     tmod = torch.nn.Module()
     tmod.embedding = torch.nn.Embedding(c["vocab_size"], c["embed_size"])
     rnn_cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[c["cell"]]
-    tmod.rnn = rnn_cls(c["embed_size"], c["hidden_size"], c["num_layers"])
-    tmod.fc = torch.nn.Linear(c["hidden_size"], c["num_classes"])
+    dirs = 2 if c["bidirectional"] else 1
+    tmod.rnn = rnn_cls(c["embed_size"], c["hidden_size"], c["num_layers"],
+                       bidirectional=c["bidirectional"])
+    tmod.fc = torch.nn.Linear(dirs * c["hidden_size"], c["num_classes"])
     tmod.double()
     tmod.load_state_dict({k: torch.from_numpy(p.value.copy())
                           for k, p in model.named_params().items()}, strict=True)
@@ -126,18 +129,19 @@ def torch_logits(tmod, model, ids, lengths):
     if model.pooling == "mean":
         y, _ = pad_packed_sequence(out, total_length=ids.shape[0])  # zero past each length
         z = y.sum(0) / torch.as_tensor(lengths, dtype=torch.float64)[:, None]
-    elif model.pooling == "cell":
-        z = state[1][-1]
-    else:
-        z = (state[0] if model.cell == "lstm" else state)[-1]
+    else:  # h_n (or c_n): the top layer's last row, or its two directions' rows, side by side
+        s = state[1] if model.pooling == "cell" else state[0] if model.cell == "lstm" else state
+        rows = 2 if model.config()["bidirectional"] else 1
+        z = torch.cat(list(s[-rows:]), dim=1)
     return tmod.fc(z)
 
 
 @needs_torch
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
 @pytest.mark.parametrize(("cell", "pooling"), CELL_POOLING)
-def test_matches_torch_packed(cell, pooling):
+def test_matches_torch_packed(cell, pooling, bidirectional):
     """Logits, loss and every gradient equal PyTorch's at 1e-9 (float64, random weights)."""
-    model = make(cell, pooling)
+    model = make(cell, pooling, bidirectional=bidirectional)
     tmod = torch_twin(model)
     ids, y = inputs()
     loss = model.loss(ids, y, LENGTHS)
@@ -185,16 +189,6 @@ def test_bad_configuration(kw, match):
         SequenceClassifier(2, kw.pop("vocab", None) if "features" in kw else V,
                            input_size=kw.pop("features", None), rng=np.random.default_rng(0),
                            **kw)
-
-
-def test_bidirectional_is_refused_clearly_until_layers_have_it():
-    import inspect
-
-    from rnnlab.nn import LSTM
-    if "bidirectional" in inspect.signature(LSTM).parameters:
-        pytest.skip("layers are bidirectional now: their tests cover the models")
-    with pytest.raises(ValueError, match="bidirectional=True needs a bidirectional LSTM"):
-        make(bidirectional=True)
 
 
 def test_config_round_trip():

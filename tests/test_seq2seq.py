@@ -10,9 +10,7 @@ from seq_tasks import batch, digit_strings, train
 
 from rnnlab import gradcheck
 from rnnlab.models import Seq2Seq
-from rnnlab.models import _source_encoder as encoder_module
 from rnnlab.models._source_encoder import reverse_within
-from rnnlab.nn import LSTM, Module
 
 VS, VT, E, H = 5, 6, 3, 4
 BOS, EOS = 0, 1
@@ -166,11 +164,6 @@ def test_config_round_trip():
         Seq2Seq.from_config({**cfg, "heads": 2}, np.random.default_rng(0))
 
 
-def test_bidirectional_needs_a_bidirectional_layer():
-    with pytest.raises(ValueError, match="bidirectional=True needs a bidirectional LSTM"):
-        make("lstm", bidirectional=True)
-
-
 @pytest.mark.parametrize("call, message", [
     (lambda m, s, sl, t: m.forward(s[:, 0], sl, t), r"\(S, N\) integer array"),
     (lambda m, s, sl, t: m.forward(s, sl[:2], t), "3 integers"),
@@ -201,60 +194,22 @@ def test_bad_construction():
         make().backward(np.zeros((1, 1, VT)))
 
 
-class TwoWayLSTM(Module):
-    """A stand-in bidirectional layer (one layer, PyTorch's layout) made of two LSTMs, to
-    check the encoder's merging until the real bidirectional layers land."""
-
-    def __init__(self, input_size, hidden_size, *, dtype, rng):
-        self.fwd = LSTM(input_size, hidden_size, dtype=dtype, rng=rng)
-        self.bwd = LSTM(input_size, hidden_size, dtype=dtype, rng=rng)
-
-    def forward(self, x, state, lengths):
-        self.lengths = lengths
-        y_f, (h_f, c_f) = self.fwd.forward(x, None, lengths)
-        y_b, (h_b, c_b) = self.bwd.forward(self._rev(x), None, lengths)
-        y = np.concatenate([y_f, self._rev(y_b)], axis=-1)  # (S, N, 2H)
-        return y, (np.concatenate([h_f, h_b]), np.concatenate([c_f, c_b]))  # (2, N, H)
-
-    def _rev(self, a):
-        """Each sequence's steps reversed within its own length (padding left in place)."""
-        S, N = a.shape[:2]
-        idx = reverse_within(np.arange(S)[:, None].repeat(N, 1), self.lengths)
-        return np.take_along_axis(a, idx[..., None], axis=0)
-
-    def backward(self, dy, dstate):
-        H = self.fwd.hidden_size
-        dh, dc = dstate
-        dy = np.zeros((*self.fwd._cache["mask"].shape[:2], 2 * H)) if dy is None else dy
-        dx_f, _ = self.fwd.backward(dy[..., :H], (dh[:1], dc[:1]))
-        dx_b, _ = self.bwd.backward(self._rev(dy[..., H:]), (dh[1:], dc[1:]))
-        return dx_f + self._rev(dx_b), None
-
-
-def lstm_or_two_way(input_size, hidden_size, num_layers=1, *, bidirectional=False, dtype,
-                    rng):
-    """CELLS["lstm"] during the test below: the decoder's LSTM, or the stand-in above."""
-    if not bidirectional:
-        return LSTM(input_size, hidden_size, num_layers, dtype=dtype, rng=rng)
-    assert num_layers == 1
-    return TwoWayLSTM(input_size, hidden_size, dtype=dtype, rng=rng)
-
-
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("option", ["plain", "peeky", "additive"])
-def test_bidirectional_merge_with_a_stand_in_layer(monkeypatch, option):
+def test_bidirectional_encoder(cell, option):
     """The sum of the two directions (states and keys): gradients and padding."""
-    monkeypatch.setitem(encoder_module.CELLS, "lstm", lstm_or_two_way)
-    model = make("lstm", bidirectional=True, **OPTIONS[option])
+    model = make(cell, bidirectional=True, **OPTIONS[option])
     assert model.encoder.bidirectional
     src, sl, tin, _, _ = tiny_batch()
     errors = gradcheck.check_module(model, lambda: model.forward(src, sl, tin),
                                     lambda g: model.backward(g) or {}, {},
                                     rng=np.random.default_rng(2))
     assert max(errors.values()) < 1e-6, errors
-    keys, (h, c) = model.encoder.forward(src, sl)
-    y, (h2, c2) = model.encoder.rnn.forward(model.encoder.embedding.forward(src), None, sl)
+    keys, s = model.encoder.forward(src, sl)
+    y, s2 = model.encoder.rnn.forward(model.encoder.embedding.forward(src), None, sl)
+    h, h2 = (s[0], s2[0]) if cell == "lstm" else (s, s2)
     np.testing.assert_allclose(keys, y[..., :H] + y[..., H:], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(h, h2[:1] + h2[1:], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(h, h2[0::2] + h2[1::2], rtol=0, atol=1e-12)
     logits = model.forward(src, sl, tin)
     alone = model.forward(src[:sl[1], 1:2], sl[1:2], tin[:, 1:2])
     np.testing.assert_allclose(alone[:, 0], logits[:, 1], rtol=0, atol=1e-12)

@@ -18,10 +18,11 @@ V, E, H, C, T, N = 6, 3, 4, 3, 5, 4
 LENGTHS = np.array([5, 2, 1, 4])
 
 
-def make(cell="lstm", *, dropout=0.0, layers=2, features=None, seed=0):
+def make(cell="lstm", *, dropout=0.0, layers=2, features=None, seed=0, bidirectional=False):
     return SequenceTagger(C, None if features else V, input_size=features, cell=cell,
                           embed_size=E, hidden_size=H, num_layers=layers, dropout=dropout,
-                          init_range=0.5, dtype=np.float64, rng=np.random.default_rng(seed))
+                          bidirectional=bidirectional, init_range=0.5, dtype=np.float64,
+                          rng=np.random.default_rng(seed))
 
 
 def inputs(features=None, seed=1):
@@ -37,11 +38,12 @@ def worst(errors):
     return name, errors[name]
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
 @pytest.mark.parametrize("features", [None, 2], ids=["ids", "real"])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_gradcheck_masked_loss(cell, dropout, features):
-    model = make(cell, dropout=dropout, features=features)
+def test_gradcheck_masked_loss(cell, dropout, features, bidirectional):
+    model = make(cell, dropout=dropout, features=features, bidirectional=bidirectional)
     x, tags = inputs(features)
 
     def loss():
@@ -77,17 +79,19 @@ except ImportError:
 
 
 @pytest.mark.skipif(torch is None, reason="PyTorch (the test oracle) not installed")
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_matches_torch_packed(cell):
+def test_matches_torch_packed(cell, bidirectional):
     """Logits at real steps, masked loss and every gradient equal PyTorch's (float64)."""
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    model = make(cell)
+    model = make(cell, bidirectional=bidirectional)
     x, tags = inputs()
     tmod = torch.nn.Module()
     tmod.embedding = torch.nn.Embedding(V, E)
-    tmod.rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](E, H, 2)
-    tmod.fc = torch.nn.Linear(H, C)
+    rnn_cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    tmod.rnn = rnn_cls(E, H, 2, bidirectional=bidirectional)
+    tmod.fc = torch.nn.Linear((2 if bidirectional else 1) * H, C)
     tmod.double()
     tmod.load_state_dict({k: torch.from_numpy(p.value.copy())
                           for k, p in model.named_params().items()})

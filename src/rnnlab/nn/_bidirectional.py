@@ -26,7 +26,7 @@ one gathered back: dx = dx^f + rev(dx^r).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +34,8 @@ from rnnlab._array import Array
 from rnnlab.nn._state import State, join_state, length_mask, masked_output, output_grads
 from rnnlab.nn.module import Parameter
 
-if TYPE_CHECKING:
-    from rnnlab.nn.recurrent import Recurrent
 
-
-def named_params(weights: list[dict[str, Parameter]]) -> Iterator[tuple[str, Parameter]]:
+def named_params_both_ways(weights: list[dict[str, Parameter]]) -> Iterator[tuple[str, Parameter]]:
     """PyTorch's names and order: weight_ih_l0, ..., bias_hh_l0, weight_ih_l0_reverse, ..."""
     for j, slot in enumerate(weights):
         suffix = "_reverse" if j % 2 else ""
@@ -63,61 +60,91 @@ def flip(a: Array, rev: Array) -> Array:
     return np.take_along_axis(a, rev, axis=0)
 
 
-def forward(layer: Recurrent, x: Any, state: State, lengths: Any,
-            return_cells: bool) -> tuple[Any, State]:
-    """Recurrent._forward for a bidirectional layer (the module doc)."""
-    T, N = x.shape[:2]
-    states0 = layer._split(state, N)  # per slot: (h,) or (h, c)
-    mask = length_mask(lengths, T, N)
-    rev = reverse_index(lengths, T, N)
-    drops: list[Array | None] = []
-    inp, finals, H = x, [], layer.hidden_size
-    for k in range(layer.num_layers):
-        drop = layer._dropout_mask(k, (T, N, 2 * H))
-        if drop is not None:
-            inp = inp * drop  # (T, N, 2H) inverted dropout between layers
-        drops.append(drop)
-        layer._forward_layer(2 * k, inp, states0[2 * k], mask)
-        layer._forward_layer(2 * k + 1, flip(inp, rev), states0[2 * k + 1], mask)
-        for j in (2 * k, 2 * k + 1):
-            finals.append(tuple(layer._buffers[j][name][T] for name in layer.state_names))
-        inp = both(layer, k, "h", rev)  # (T, N, 2H) this layer's outputs
-    layer._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
-                    "rows": False, "rev": rev}
-    y: Any = masked_output(inp, mask)
-    if return_cells:
-        y = (y, masked_output(both(layer, layer.num_layers - 1, "c", rev), mask))
-    return y, join_state(finals)
+class Bidirectional:
+    """Methods of :class:`Recurrent` for ``bidirectional=True``; see the module doc.
+
+    What they use of the layer: the attributes below, and four methods that ``Recurrent``
+    defines (declared here with their types). Slot ``2k`` of ``weights`` and ``_buffers``
+    is layer k's forward direction, slot ``2k + 1`` its reverse direction.
+    """
+
+    weights: list[dict[str, Parameter]]
+    _buffers: list[dict[str, Array]]
+    _cache: dict[str, Any] | None
+    dtype: Any
+    hidden_size: int
+    num_layers: int
+    state_names: tuple[str, ...]
+
+    def _split(self, state: State, N: int, what: str = "state") -> list[tuple[Array, ...]]:
+        raise NotImplementedError
+
+    def _forward_layer(self, k: int, x: Array | None, state0: tuple[Array, ...],
+                       mask: Array | None, rows: tuple[Array, Array] | None = None) -> None:
+        raise NotImplementedError
+
+    def _backward_layer(self, k: int, dy: Array, dcy: Array | None, dstate: tuple[Array, ...],
+                        truncate: int | None) -> tuple[Array, tuple[Array, ...]]:
+        raise NotImplementedError
+
+    def _dropout_mask(self, k: int, shape: tuple[int, ...]) -> Array | None:
+        raise NotImplementedError
+
+    def _forward_both_ways(self, x: Any, state: State, lengths: Any,
+                           return_cells: bool) -> tuple[Any, State]:
+        """Recurrent._forward for a bidirectional layer (the module doc)."""
+        T, N = x.shape[:2]
+        states0 = self._split(state, N)  # per slot: (h,) or (h, c)
+        mask = length_mask(lengths, T, N)
+        rev = reverse_index(lengths, T, N)
+        drops: list[Array | None] = []
+        inp, finals, H = x, [], self.hidden_size
+        for k in range(self.num_layers):
+            drop = self._dropout_mask(k, (T, N, 2 * H))
+            if drop is not None:
+                inp = inp * drop  # (T, N, 2H) inverted dropout between layers
+            drops.append(drop)
+            self._forward_layer(2 * k, inp, states0[2 * k], mask)
+            self._forward_layer(2 * k + 1, flip(inp, rev), states0[2 * k + 1], mask)
+            for j in (2 * k, 2 * k + 1):
+                finals.append(tuple(self._buffers[j][name][T] for name in self.state_names))
+            inp = self._both(k, "h", rev)  # (T, N, 2H) this layer's outputs
+        self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
+                        "rows": False, "rev": rev}
+        y: Any = masked_output(inp, mask)
+        if return_cells:
+            y = (y, masked_output(self._both(self.num_layers - 1, "c", rev), mask))
+        return y, join_state(finals)
 
 
-def both(layer: Recurrent, k: int, name: str, rev: Array) -> Array:
-    """(T, N, 2H): layer k's state sequence ``name`` ("h" or "c"), forward then reverse."""
-    fwd, bwd = layer._buffers[2 * k][name][1:], layer._buffers[2 * k + 1][name][1:]
-    return np.concatenate([fwd, flip(bwd, rev)], axis=2)
+    def _both(self, k: int, name: str, rev: Array) -> Array:
+        """(T, N, 2H): layer k's state sequence ``name`` ("h" or "c"), forward then reverse."""
+        fwd, bwd = self._buffers[2 * k][name][1:], self._buffers[2 * k + 1][name][1:]
+        return np.concatenate([fwd, flip(bwd, rev)], axis=2)
 
 
-def backward(layer: Recurrent, dy: Any, dstate: State,
-             truncate: int | None) -> tuple[Array, State]:
-    """Recurrent._backward for a bidirectional layer: each direction's loop, then dx summed."""
-    if truncate is not None:
-        raise ValueError("truncate= has no meaning for a bidirectional layer (its reverse "
-                         "direction reads the window from its end): call backward without it")
-    c = layer._cache
-    assert c is not None
-    T, N, H, rev = c["T"], c["N"], layer.hidden_size, c["rev"]
-    dy, dcy = output_grads(dy, c["cells"], (T, N, 2 * H), layer.dtype, c["mask"], None)
-    dstates = layer._split(dstate, N, what="dstate")
-    d, dstates0 = dy, [dstates[0]] * len(dstates)
-    for k in reversed(range(layer.num_layers)):
-        top = dcy if k == layer.num_layers - 1 else None
-        jf, jr = 2 * k, 2 * k + 1
-        dx_f, dstates0[jf] = layer._backward_layer(
-            jf, d[..., :H], None if top is None else top[..., :H], dstates[jf], None)
-        dx_r, dstates0[jr] = layer._backward_layer(
-            jr, flip(d[..., H:], rev), None if top is None else flip(top[..., H:], rev),
-            dstates[jr], None)
-        d = dx_f + flip(dx_r, rev)  # (T, N, D_k) both directions read the same input
-        drop = c["drops"][k]
-        if drop is not None:
-            d = d * drop
-    return d, join_state(dstates0)
+    def _backward_both_ways(self, dy: Any, dstate: State,
+                            truncate: int | None) -> tuple[Array, State]:
+        """Recurrent._backward for a bidirectional layer: each direction's loop, then dx summed."""
+        if truncate is not None:
+            raise ValueError("truncate= has no meaning for a bidirectional layer (its reverse "
+                             "direction reads the window from its end): call backward without it")
+        c = self._cache
+        assert c is not None
+        T, N, H, rev = c["T"], c["N"], self.hidden_size, c["rev"]
+        dy, dcy = output_grads(dy, c["cells"], (T, N, 2 * H), self.dtype, c["mask"], None)
+        dstates = self._split(dstate, N, what="dstate")
+        d, dstates0 = dy, [dstates[0]] * len(dstates)
+        for k in reversed(range(self.num_layers)):
+            top = dcy if k == self.num_layers - 1 else None
+            jf, jr = 2 * k, 2 * k + 1
+            dx_f, dstates0[jf] = self._backward_layer(
+                jf, d[..., :H], None if top is None else top[..., :H], dstates[jf], None)
+            dx_r, dstates0[jr] = self._backward_layer(
+                jr, flip(d[..., H:], rev), None if top is None else flip(top[..., H:], rev),
+                dstates[jr], None)
+            d = dx_f + flip(dx_r, rev)  # (T, N, D_k) both directions read the same input
+            drop = c["drops"][k]
+            if drop is not None:
+                d = d * drop
+        return d, join_state(dstates0)

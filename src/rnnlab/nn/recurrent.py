@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
-from rnnlab.nn import _bidirectional
+from rnnlab.nn._bidirectional import Bidirectional, named_params_both_ways
 from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._state import (
     State,
@@ -43,7 +43,7 @@ from rnnlab.nn.dropout import dropout_mask
 from rnnlab.nn.module import Module, Parameter
 
 
-class Recurrent(InputTable, Module):
+class Recurrent(InputTable, Bidirectional, Module):
     """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout).
 
     The contract between this class and a cell (RNN, LSTM, GRU). A cell sets::
@@ -131,7 +131,7 @@ class Recurrent(InputTable, Module):
         (then ``weight_ih_l0_reverse``, ... when bidirectional: PyTorch's state_dict order)
         """
         if self.bidirectional:
-            yield from _bidirectional.named_params(self.weights)
+            yield from named_params_both_ways(self.weights)
             return
         for k, layer in enumerate(self.weights):
             for name, p in layer.items():
@@ -217,7 +217,7 @@ class Recurrent(InputTable, Module):
     def _forward(self, x: Array | None, rows: tuple[Array, Array] | None, state: State,
                  lengths: Any, return_cells: bool) -> tuple[Any, State]:
         if self.bidirectional:  # rows is None: forward_rows refuses bidirectional layers
-            return _bidirectional.forward(self, x, state, lengths, return_cells)
+            return self._forward_both_ways(x, state, lengths, return_cells)
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         states0 = self._split(state, N)
         mask = length_mask(lengths, T, N)
@@ -294,7 +294,7 @@ class Recurrent(InputTable, Module):
         if truncate is not None and (not isinstance(truncate, (int, np.integer)) or truncate < 0):
             raise ValueError(f"truncate must be a non-negative integer, got {truncate!r}")
         if self.bidirectional:
-            return _bidirectional.backward(self, dy, dstate, truncate)
+            return self._backward_both_ways(dy, dstate, truncate)
         dy, dcy = output_grads(dy, c["cells"], (c["T"], c["N"], self.hidden_size), self.dtype,
                                c["mask"], None if truncate is None else truncate + 1)
         dstates = self._split(dstate, c["N"], what="dstate")
