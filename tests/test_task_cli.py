@@ -4,6 +4,7 @@ test_task_errors.py)."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from task_cli_data import (
 
 from rnnlab.config import TrainConfig
 from rnnlab.tasks.flags import TASKS, table
-from rnnlab.tasks.run import TaskRun
+from rnnlab.tasks.run import TaskRun, load_task_data
 from rnnlab.tasks.train import train_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,3 +238,27 @@ def test_resume_is_identical_to_an_uninterrupted_run(files, tmp_path, task):
                            for m in metas)
     assert got_prog == want_prog and got_prog["step"] == 40
     assert metas[0]["order_rng"] == metas[1]["order_rng"] and metas[0]["rng"] == metas[1]["rng"]
+
+
+def test_resume_from_the_command_line_continues_the_run(runs, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs["classify"], copy)
+    config_before = (copy / "config.json").read_text()
+    code, out, err = run_cli(capsys, "train", "--resume", copy, "--max-steps", "160",
+                             "--no-progress")
+    assert code == 0, err
+    assert "resuming" in err and "done: 160 steps" in out
+    rows = [json.loads(r) for r in (copy / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(set(steps)) and steps[-1] == 160
+    assert (copy / "config.json").read_text() == config_before
+
+
+def test_validation_is_a_seeded_shuffled_split_not_the_tail(files):
+    cfg = {"task": "classify", "data": str(files["cls.train"]), "val_fraction": 0.1}
+    _, train, val = load_task_data(TrainConfig(**cfg, seed=3))
+    assert len(val) == 40 and len(train) == 360
+    assert val.lines != list(range(361, 401))  # not a contiguous cut at the end
+    assert sorted(train.lines + val.lines) == list(range(1, 401))
+    assert load_task_data(TrainConfig(**cfg, seed=3))[2].lines == val.lines
+    assert load_task_data(TrainConfig(**cfg, seed=4))[2].lines != val.lines
