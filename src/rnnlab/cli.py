@@ -19,9 +19,12 @@ from typing import Any, NoReturn
 from rnnlab import __version__, commands
 from rnnlab.data import LEVELS
 from rnnlab.errors import RnnlabError, UsageError
+from rnnlab.models.classifier import POOLINGS
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.schedule import SCHEDULES
+from rnnlab.tasks import commands as task_commands
+from rnnlab.tasks.flags import ATTENTIONS, TASKS
 
 __all__ = ["UsageError", "build_parser", "main"]  # UsageError: importable here as before
 
@@ -83,11 +86,34 @@ def _add_data_flags(a: Callable[..., Any]) -> None:
     a("--min-freq", type=POS_INT, help="word level: rarer words -> <unk>")
 
 
+def _fraction(text: str) -> float:
+    value = _probability(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def _add_task_flags(a: Callable[..., Any]) -> None:
+    a("--task", choices=TASKS, help="lm (default): a language model; classify: "
+      "label<TAB>text lines; tag: CoNLL tokens and tags; seq2seq: source<TAB>target lines")
+    a("--val-fraction", type=_fraction, help="tasks without --val-data: the seeded shuffled "
+      "share of --data held out for validation (0.1)")
+    a("--bidirectional", action="store_true", default=None,
+      help="classify, tag, seq2seq encoder: read both ways")
+    a("--pooling", choices=POOLINGS, help="classify: the sequence's vector (last)")
+    a("--attention", choices=ATTENTIONS, help="seq2seq: attention over the source (none)")
+    a("--reverse-source", action="store_true", default=None, help="seq2seq: read it reversed")
+    a("--peeky", action="store_true", default=None,
+      help="seq2seq: the source's summary at every decoder step")
+
+
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a language model (no arguments: a character "
-                       "LSTM on the bundled tiny-shakespeare, about 5 minutes)")
+                       "LSTM on the bundled tiny-shakespeare, about 5 minutes) or, with "
+                       "--task, a classifier, tagger or seq2seq model on your files")
     _add_data_flags(p.add_argument)
     a = p.add_argument
+    _add_task_flags(a)
     a("--cell", choices=tuple(CELLS))
     a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
     a("--hidden", type=POS_INT, help="hidden_size: units per layer")
@@ -119,7 +145,7 @@ def _add_train(sub: Any) -> None:
     a("--force", action="store_true", help="start anew in an existing run folder")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--no-sample", action="store_true", help="don't print a sample at the end")
-    p.set_defaults(func=commands.cmd_train)
+    p.set_defaults(func=task_commands.cmd_train)
 
 
 def _add_sample_eval(sub: Any) -> None:
@@ -136,11 +162,21 @@ def _add_sample_eval(sub: Any) -> None:
     a("--stop", metavar="TOKEN", help="stop when TOKEN is drawn")
     a("--seed", type=NONNEG_INT, default=0)
     p.set_defaults(func=commands.cmd_sample)
-    p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file")
+    p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file; "
+                       "a task run's metrics")
     p.add_argument("--checkpoint", default="runs/shakespeare", metavar="RUN")
-    p.add_argument("--data", required=True, help="UTF-8 text to evaluate on")
+    p.add_argument("--data", required=True, help="UTF-8 text (or the task's file) to evaluate on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=commands.cmd_eval)
+    p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
+    p.set_defaults(func=task_commands.cmd_eval)
+    p = sub.add_parser("predict", help="a task run's prediction for each input line")
+    p.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder")
+    p.add_argument("--input", metavar="FILE", help="one input per line (default: standard "
+                   "input): classify a text, tag space-separated tokens, seq2seq a source")
+    p.add_argument("--beam", type=POS_INT, metavar="K", help="seq2seq: beam search, K wide")
+    p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=task_commands.cmd_predict)
 
 
 def build_parser() -> argparse.ArgumentParser:

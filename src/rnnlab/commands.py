@@ -19,7 +19,7 @@ import numpy as np
 from rnnlab import checkpoint
 from rnnlab.config import RESUMABLE, TrainConfig, flag
 from rnnlab.data import Vocab, encode_file, read_text
-from rnnlab.errors import RunFolderError, UsageError
+from rnnlab.errors import CheckpointError, RunFolderError, UsageError
 from rnnlab.evaluation import evaluate_loss
 from rnnlab.generate import sample
 from rnnlab.gradcheck_suite import cases
@@ -29,7 +29,8 @@ from rnnlab.run import Run
 from rnnlab.train import train
 
 
-def _threads(n: int | None) -> Any:
+def threads(n: int | None) -> Any:
+    """A context limiting BLAS to ``n`` threads (None: as it is)."""
     if n is None:
         return nullcontext()
     from threadpoolctl import threadpool_limits
@@ -59,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"training {cfg.layers}x{cfg.hidden} {cfg.cell.upper()} on {corpus} "
               f"({len(run.vocab)} tokens in the vocabulary, "
               f"{len(run.train_ids):,} training tokens) into {run.directory}", file=sys.stderr)
-    with _threads(run.config.threads):
+    with threads(run.config.threads):
         prog = train(run, progress_bar=not args.no_progress)
     best = run.progress.best_val
     extra = f", {best / math.log(2):.4f} bits/char" if run.level == "char" else ""
@@ -80,6 +81,9 @@ def load_trained(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
                              "rnnlab train, or pass --checkpoint RUN")
     name = "best" if (directory / "best.json").exists() else "last"
     arrays, meta = checkpoint.load(directory, name)
+    if meta.get("task", "lm") != "lm":  # a checkpoint without "task" predates tasks: an LM
+        raise CheckpointError(f"{directory} holds a {meta['task']} model, not a language "
+                              "model: use rnnlab predict or rnnlab eval")
     model = LanguageModel.from_config(meta["model"], rng=np.random.default_rng(0))
     state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     checkpoint.load_model_state(model, state)

@@ -70,6 +70,14 @@ class TrainConfig:
     threads: int | None = None
     out: str = "runs/shakespeare"
     cache_dir: str | None = None
+    # Sequence tasks (rnnlab.tasks; the README's flag table says which flag applies where).
+    task: str = "lm"  # lm | classify | tag | seq2seq
+    val_fraction: float = 0.1  # tasks without --val-data: a seeded shuffled split
+    bidirectional: bool = False
+    pooling: str = "last"  # classify: last | cell | mean
+    attention: str = "none"  # seq2seq: none | dot | additive
+    reverse_source: bool = False
+    peeky: bool = False
 
     def model_kwargs(self) -> dict[str, Any]:
         """The :class:`rnnlab.models.LanguageModel` arguments (bar the vocabulary size, rng)."""

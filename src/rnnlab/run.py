@@ -123,7 +123,7 @@ class Run:
             parts = self.state if isinstance(self.state, tuple) else (self.state,)
             arrays.update({f"state/{i}": s for i, s in enumerate(parts)})
         meta = {
-            "progress": dataclasses.asdict(self.progress), "optimizer": opt_meta,
+            "task": "lm", "progress": dataclasses.asdict(self.progress), "optimizer": opt_meta,
             "rng": self.rng.bit_generator.state, "schedule": self.schedule_state,
             "model": self.model.config(), "vocab": self.vocab.to_json(),
             "config": self.config.to_json(), "rnnlab": __version__,

@@ -28,8 +28,8 @@ from rnnlab.optim import clip_grad_norm, grad_norm
 from rnnlab.run import Progress, Run, TrainConfig, load_metrics
 from rnnlab.schedule import Schedule
 
-__all__ = ["Progress", "TrainingDiverged", "divergence_limit", "evaluate", "load_metrics",
-           "train"]
+__all__ = ["Progress", "TrainingDiverged", "divergence_limit", "epoch_bar", "evaluate",
+           "load_metrics", "out_of_budget", "train"]
 
 
 def evaluate(run: Run, ids: np.ndarray) -> tuple[float, int]:
@@ -67,10 +67,10 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
                   started: float, progress_bar: bool) -> Progress:
     cfg, model = run.config, run.model
     limit = divergence_limit(cfg, len(run.vocab))
-    while prog.epoch < cfg.epochs and not _out_of_budget(cfg, prog):
+    while prog.epoch < cfg.epochs and not out_of_budget(cfg, prog):
         batches = run.train_batches
         state = run.state if prog.batch > 0 else None
-        bar = _bar(progress_bar, len(batches), prog)
+        bar = epoch_bar(progress_bar, len(batches), prog)
         for x, y in batches.iter_from(prog.batch):
             loss, state = model.loss(x, y, state)
             model.zero_grad()
@@ -89,7 +89,7 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{prog.tokens / prog.elapsed_s:.0f}")
-            if _out_of_budget(cfg, prog):
+            if out_of_budget(cfg, prog):
                 break  # evaluated and saved below
             if prog.batch < len(batches) and cfg.eval_every and prog.step % cfg.eval_every == 0:
                 run.state = state
@@ -136,7 +136,8 @@ def _evaluate_and_save(
         run.save_checkpoint("best")
 
 
-def _out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:
+def out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:
+    """Whether ``--max-steps`` or ``--time-budget`` is spent."""
     if cfg.max_steps is not None and prog.step >= cfg.max_steps:
         return True
     return cfg.time_budget is not None and prog.elapsed_s >= cfg.time_budget
@@ -156,7 +157,8 @@ def _diverged_message(prog: Progress, what: str, loss: float, limit: float,
             "--clip, then --resume")
 
 
-def _bar(enabled: bool, total: int, prog: Progress) -> Any:
+def epoch_bar(enabled: bool, total: int, prog: Progress) -> Any:
+    """A tqdm bar over one epoch's ``total`` batches, from the current one (None: disabled)."""
     if not enabled:
         return None
     from tqdm import tqdm

@@ -1,0 +1,129 @@
+"""``--task seq2seq``: ``source<TAB>target`` lines; a Seq2Seq; exact match, token accuracy.
+
+The target vocabulary is the targets' tokens, then BOS = its size and EOS = its size + 1.
+Metrics decode greedily (no teacher) up to ``max_length`` tokens (default: twice the
+longest training target, plus one for EOS); per-token accuracy compares the decoded ids
+with the target's ids and its EOS, position by position. The main metric (the ``best``
+checkpoint's) is exact match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnlab.config import TrainConfig
+from rnnlab.data.padded import Batch, PaddedBatches, pad
+from rnnlab.data.tasks import Seq2SeqExamples, encode_texts, read_seq2seq, task_vocab
+from rnnlab.data.vocab import Vocab
+from rnnlab.metrics import exact_match
+from rnnlab.models import Seq2Seq
+from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, model_kwargs
+
+
+class Seq2SeqTask:
+    """Source and target vocabularies of a seq2seq run, and its decoding bound."""
+
+    name, main_metric = "seq2seq", "exact_match"
+
+    def __init__(self, source: Vocab, target: Vocab, max_length: int) -> None:
+        self.source, self.target, self.max_length = source, target, int(max_length)
+        self.bos, self.eos = len(target), len(target) + 1
+
+    @classmethod
+    def build(cls, examples: Seq2SeqExamples, cfg: TrainConfig) -> Seq2SeqTask:
+        kw: dict[str, Any] = {"max_size": cfg.max_vocab, "min_freq": cfg.min_freq}
+        source = task_vocab(examples.sources, cfg.level, **kw)
+        target = task_vocab(examples.targets, cfg.level, **kw)
+        longest = max(len(ids) for ids in encode_texts(examples.targets, target))
+        return cls(source, target, 2 * longest + 1)
+
+    read = staticmethod(read_seq2seq)
+
+    def encode(self, examples: Seq2SeqExamples) -> Encoded:
+        enc = Encoded(examples.path, encode_texts(examples.sources, self.source),
+                      encode_texts(examples.targets, self.target), examples.lines)
+        check_nonempty(enc)
+        check_nonempty(Encoded(enc.path, enc.targets, None, enc.lines))
+        return enc
+
+    def outputs(self) -> int:
+        return len(self.target) + 2
+
+    def model(self, cfg: TrainConfig, rng: np.random.Generator) -> Seq2Seq:
+        return Seq2Seq(len(self.source), self.outputs(), reverse_source=cfg.reverse_source,
+                       peeky=cfg.peeky,
+                       attention=None if cfg.attention == "none" else cfg.attention,
+                       **model_kwargs(cfg), rng=rng)
+
+    def batches(self, enc: Encoded, batch_size: int,
+                rng: np.random.Generator | None = None) -> PaddedBatches:
+        """Padded sources; each batch's ``y`` is its examples' indices into the targets."""
+        return PaddedBatches(enc.inputs, np.arange(len(enc)), batch_size, rng=rng)
+
+    def teacher(self, targets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``tgt_in = [BOS, y]``, ``tgt_out = [y, EOS]`` (T, N) and the lengths (N,)."""
+        tgt_in, lengths = pad([np.concatenate([[self.bos], t]) for t in targets])
+        tgt_out, _ = pad([np.concatenate([t, [self.eos]]) for t in targets])
+        return tgt_in, tgt_out, lengths
+
+    def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
+        tgt_in, tgt_out, lengths = self.teacher([enc.targets[i] for i in batch.y])
+        return float(model.loss(batch.x, batch.lengths, tgt_in, tgt_out, lengths))
+
+    def decode(self, model: Any, batch: Batch, max_length: int | None,
+               beam: int | None = None) -> Any:
+        kw = {"bos_id": self.bos, "eos_id": self.eos,
+              "max_length": max_length or self.max_length}
+        if beam:
+            return model.beam_search(batch.x, batch.lengths, beam_size=beam, **kw)
+        return model.greedy(batch.x, batch.lengths, **kw)
+
+    def evaluate(self, model: Any, enc: Encoded, batch_size: int,
+                 max_length: int | None = None) -> dict[str, Any]:
+        """Loss (teacher forcing), exact match and per-token accuracy (greedy decoding)."""
+        loss, right, steps = LossSum(), 0, 0
+        pred: list[list[int]] = [[] for _ in range(len(enc))]
+        for b in self.batches(enc, batch_size):
+            self.loss(model, b, enc)
+            loss.add(model.criterion)
+            decoded = self.decode(model, b, max_length).tokens
+            for n, i in enumerate(b.index):
+                got, want = decoded[n].tolist(), [*enc.targets[i].tolist(), self.eos]
+                pred[i] = got
+                right += sum(g == w for g, w in zip(got, want, strict=False))
+                steps += len(want)
+        gold = [[*t.tolist(), self.eos] for t in enc.targets]
+        return {"loss": loss.mean, "exact_match": exact_match(gold, pred),
+                "token_accuracy": right / steps, "examples": len(enc)}
+
+    def text(self, ids: Any) -> str:
+        """The target text of decoded ids (BOS and EOS dropped)."""
+        kept = [int(i) for i in ids if int(i) < len(self.target)]
+        sep = " " if self.target.level == "word" else ""
+        return sep.join(self.target.decode([i]) for i in kept)
+
+    def predict(self, model: Any, texts: list[str], *, batch_size: int = 64,
+                max_length: int | None = None, beam: int | None = None) -> list[tuple[str, dict]]:
+        """One ``(target, {"target", "log_prob", "attention"})`` per source; attention:
+        (output tokens, source tokens) weights, or None without attention."""
+        inputs = encode_texts(texts, self.source)
+        out: list[tuple[str, dict]] = [("", {})] * len(texts)
+        for b in in_order(inputs, batch_size):
+            found = self.decode(model, b, max_length, beam)
+            for n, i in enumerate(b.index):
+                target = self.text(found.tokens[n])
+                weights = None if found.attention is None else \
+                    found.attention[n][:, : len(inputs[i])].tolist()
+                out[i] = (target, {"target": target, "log_prob": float(found.log_probs[n]),
+                                   "attention": weights})
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.name, "source": self.source.to_json(),
+                "target": self.target.to_json(), "max_length": self.max_length}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Seq2SeqTask:
+        return cls(Vocab.from_json(d["source"]), Vocab.from_json(d["target"]), d["max_length"])
