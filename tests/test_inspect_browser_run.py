@@ -35,7 +35,7 @@ def page(tmp_path_factory):
     text = root / "small.txt"
     text.write_text(bundled_corpus().read_text(encoding="utf-8")[:20_000], encoding="utf-8")
     r = rnnlab("train", "--data", str(text), "--out", str(root / "run"), "--max-steps", "15",
-               "--no-sample", *TINY)
+               "--no-sample", *TINY, "--eval-every", "5")  # the last --eval-every wins
     assert r.returncode == 0, r.stderr
     out = root / "page.html"
     r = rnnlab("inspect", "activations", "--checkpoint", str(root / "run"), "--text", str(text),
@@ -43,6 +43,8 @@ def page(tmp_path_factory):
     assert r.returncode == 0, r.stderr
     html = out.read_text(encoding="utf-8")
     data = json.loads(re.search(r'id="data">(.*?)</script>', html, re.S).group(1))
+    r = rnnlab("report", str(root / "run"), "--steps", "10", "--windows", "2")
+    assert r.returncode == 0, r.stderr
     return out, text.read_text(encoding="utf-8")[:TOKENS], data
 
 
@@ -82,3 +84,11 @@ def test_hover_shows_the_models_top_prediction(driver, page):
     WebDriverWait(driver, 5).until(lambda d: tip.is_displayed())
     best = data["pred_vocab"][data["pred_ids"][t][0]]
     assert f"{best} {data['pred_probs'][t][0]:.3f}" in tip.text
+
+
+def test_the_run_report_shows_every_picture_offline(page):
+    with open_page(page[0].parent / "run" / "report.html") as d:
+        widths = d.execute_script("return Array.from(document.images, i => i.naturalWidth)")
+        samples = d.find_elements(By.TAG_NAME, "pre")
+    assert len(widths) == 5 and all(w > 100 for w in widths)  # decoded under the page's CSP
+    assert len(samples) == 3  # evaluations at steps 5, 10, 15
