@@ -100,7 +100,8 @@ def rnnlab_cli(*args, **kw):
 def test_resume_after_sigkill_matches_uninterrupted(shakespeare_slice, tmp_path):
     flags = ["--data", str(shakespeare_slice), "--hidden", "96", "--layers", "2",
              "--batch-size", "16", "--bptt", "32", "--max-steps", "150", "--eval-every", "10",
-             "--dropout", "0.2", "--no-progress", "--no-sample", "--lr", "0.01"]
+             "--dropout", "0.2", "--no-progress", "--no-sample", "--lr", "0.01",
+             "--time-budget", "3600"]  # not the default 240 s: a loaded machine would stop early
     done = rnnlab_cli("train", *flags, "--out", str(tmp_path / "full"))
     assert done.returncode == 0, done.stderr
     victim = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", *flags, "--out",

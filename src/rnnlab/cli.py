@@ -16,9 +16,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from rnnlab import __version__, commands
+from rnnlab import __version__, commands, report
 from rnnlab.data import LEVELS
 from rnnlab.errors import RnnlabError, UsageError
+from rnnlab.inspect import commands as inspect
 from rnnlab.models.classifier import POOLINGS
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
@@ -50,6 +51,16 @@ POS_INT = _check(int, 0, True, "a positive integer")
 NONNEG_INT = _check(int, 0, False, "a non-negative integer")
 POS_FLOAT = _check(float, 0.0, True, "a positive number")
 NONNEG_FLOAT = _check(float, 0.0, False, "a non-negative number")
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _probability(text: str) -> float:
@@ -115,6 +126,9 @@ def _add_train(sub: Any) -> None:
     a = p.add_argument
     _add_task_flags(a)
     a("--cell", choices=tuple(CELLS))
+    a("--nonlinearity", choices=("tanh", "relu"), help="--cell rnn: h_t = tanh(a_t) or relu(a_t)")
+    a("--forget-bias", type=_finite, metavar="B",
+      help="--cell lstm: initial forget-gate bias (Jozefowicz et al. 2015: 1)")
     a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
     a("--hidden", type=POS_INT, help="hidden_size: units per layer")
     a("--embed", type=POS_INT, help="embed_size: embedding width")
@@ -141,6 +155,8 @@ def _add_train(sub: Any) -> None:
     a("--dtype", choices=("float32", "float64"))
     a("--threads", type=POS_INT, help="BLAS threads")
     a("--out", help="run folder (default runs/shakespeare)")
+    a("--sample-length", type=NONNEG_INT,
+      help="tokens sampled at each evaluation into metrics.jsonl (200; 0: none)")
     a("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     a("--force", action="store_true", help="start anew in an existing run folder")
     a("--no-progress", action="store_true", help="no progress bar")
@@ -179,12 +195,56 @@ def _add_sample_eval(sub: Any) -> None:
     p.set_defaults(func=task_commands.cmd_predict)
 
 
+def _add_inspect(sub: Any) -> None:
+    p = sub.add_parser("inspect", help="see inside a model: gradient flow, gates, activations")
+    what = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    g = what.add_parser("gradients", help="||dL/dh_t|| by distance back in time, log-scale PNG")
+    g.add_argument("--checkpoint", metavar="RUN", help="a run folder (default: freshly "
+                   "initialised models of each cell on the bundled corpus)")
+    g.add_argument("--cells", help="without --checkpoint: rnn (tanh and relu), rnn-tanh, "
+                   "rnn-relu, lstm, gru, comma-separated (default rnn,lstm,gru)")
+    g.add_argument("--steps", type=POS_INT, default=50, help="window length T (50)")
+    g.add_argument("--windows", type=POS_INT, default=16, help="text windows averaged (16)")
+    g.add_argument("--text", help="UTF-8 text to cut windows from (default: the run's "
+                   "training text, or the bundled corpus)")
+    g.add_argument("--hidden", type=POS_INT, default=128, help="fresh models' hidden size")
+    g.add_argument("--forget-bias", type=_finite, metavar="B", help="fresh LSTM's forget bias")
+    g.add_argument("--seed", type=NONNEG_INT, default=0, help="fresh models' initialisation")
+    g.add_argument("--layer", type=NONNEG_INT, help="only this layer of the checkpoint")
+    g.add_argument("--out", required=True, help="the PNG to write")
+    g.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    g.set_defaults(func=inspect.cmd_gradients)
+    for name, func, about in (("gates", inspect.cmd_gates, "gate saturation and histograms "
+                               "of an LSTM or GRU run over a text, PNG"),
+                              ("activations", inspect.cmd_activations, "an HTML page of the "
+                               "text coloured by each cell, with the model's predictions")):
+        q = what.add_parser(name, help=about)
+        q.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder")
+        q.add_argument("--text", required=True, help="UTF-8 text to read")
+        q.add_argument("--layer", type=NONNEG_INT, help="only this layer")
+        q.add_argument("--max-tokens", type=POS_INT, default=20_000, help="read at most "
+                       "this many tokens (20000)")
+        q.add_argument("--out", required=True, help="the file to write")
+        if name == "gates":
+            q.add_argument("--json", action="store_true", help="print the statistics as JSON")
+        else:
+            q.add_argument("--units", help="only these cells, e.g. 0-15 or 3,7")
+        q.set_defaults(func=func)
+    r = sub.add_parser("report", help="write RUN/report.html: curves, gradients, samples, "
+                       "gradient flow, configuration (self-contained)")
+    r.add_argument("run", metavar="RUN", help="a run folder")
+    r.add_argument("--steps", type=POS_INT, default=50, help="gradient-flow window length")
+    r.add_argument("--windows", type=POS_INT, default=8, help="gradient-flow windows")
+    r.set_defaults(func=report.cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rnnlab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_sample_eval(sub)
+    _add_inspect(sub)
     p = sub.add_parser("gradcheck", help="check every layer's backward pass against "
                        "central differences in float64")
     p.add_argument("--only", default="", help="run only the cases whose name contains this")

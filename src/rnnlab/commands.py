@@ -21,7 +21,7 @@ from rnnlab.config import RESUMABLE, TrainConfig, flag
 from rnnlab.data import Vocab, encode_file, read_text
 from rnnlab.errors import CheckpointError, RunFolderError, UsageError
 from rnnlab.evaluation import evaluate_loss
-from rnnlab.generate import sample
+from rnnlab.generate import default_prime, sample
 from rnnlab.gradcheck_suite import cases
 from rnnlab.metrics import describe_perplexity, json_line, perplexity
 from rnnlab.models import LanguageModel
@@ -55,6 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"step {run.progress.step}", file=sys.stderr)
     else:
         cfg = TrainConfig(**given)
+        cfg.check()
         run = Run.create(cfg, force=args.force)
         corpus = cfg.data or "the bundled tiny-shakespeare"
         print(f"training {cfg.layers}x{cfg.hidden} {cfg.cell.upper()} on {corpus} "
@@ -69,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{extra})")
     if not args.no_sample:
         print("sample:")
-        _stream(run.model, run.vocab, _default_prime(run.vocab), 400, {}, np.random.default_rng(0))
+        _stream(run.model, run.vocab, default_prime(run.vocab), 400, {}, np.random.default_rng(0))
     return 0
 
 
@@ -89,12 +90,6 @@ def load_trained(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
     checkpoint.load_model_state(model, state)
     model.eval()
     return model, Vocab.from_json(meta["vocab"]), meta
-
-
-def _default_prime(vocab: Vocab) -> str:
-    if vocab.level == "word":
-        return vocab.tokens[vocab.eos_id] if vocab.eos_id is not None else vocab.tokens[0]
-    return "\n" if "\n" in vocab.tokens else vocab.decode([0])
 
 
 def _stream(model: LanguageModel, vocab: Vocab, prime: str, length: int,
@@ -119,7 +114,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
                "greedy": args.greedy, "skip_ids": ids_of(args.skip),
                "stop_id": ids_of([args.stop])[0] if args.stop else None}
-    prime = args.prime if args.prime is not None else _default_prime(vocab)
+    prime = args.prime if args.prime is not None else default_prime(vocab)
     _stream(model, vocab, prime, args.length, options, np.random.default_rng(args.seed))
     return 0
 

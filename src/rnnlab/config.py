@@ -23,7 +23,8 @@ from rnnlab.data.vocab import Level
 # TrainConfig field -> LanguageModel argument (PyTorch's name).
 MODEL_ARGS = {"cell": "cell", "embed": "embed_size", "hidden": "hidden_size",
               "layers": "num_layers", "dropout": "dropout", "tie_weights": "tie_weights",
-              "init_range": "init_range", "dtype": "dtype"}
+              "init_range": "init_range", "dtype": "dtype", "nonlinearity": "nonlinearity",
+              "forget_bias": "forget_bias"}
 # Fields that may change when a run is resumed (the rest would make it another run).
 RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor")
 NOT_FLAGS = ("cache_dir",)  # API only
@@ -45,6 +46,8 @@ class TrainConfig:
     max_vocab: int | None = None
     min_freq: int = 1
     cell: str = "lstm"
+    nonlinearity: str = "tanh"  # --cell rnn only: tanh or relu
+    forget_bias: float | None = None  # --cell lstm only: initial forget-gate bias (1 is common)
     layers: int = 2  # num_layers
     hidden: int = 256  # hidden_size
     embed: int = 64  # embed_size
@@ -69,6 +72,7 @@ class TrainConfig:
     dtype: str = "float32"
     threads: int | None = None
     out: str = "runs/shakespeare"
+    sample_length: int = 200  # tokens sampled at each evaluation, into metrics.jsonl (0: none)
     cache_dir: str | None = None
     # Sequence tasks (rnnlab.tasks; the README's flag table says which flag applies where).
     task: str = "lm"  # lm | classify | tag | seq2seq
@@ -78,6 +82,17 @@ class TrainConfig:
     attention: str = "none"  # seq2seq: none | dot | additive
     reverse_source: bool = False
     peeky: bool = False
+
+    def check(self) -> None:
+        """Options that only some cells take: a ``UsageError`` naming the flags otherwise."""
+        from rnnlab.errors import UsageError
+
+        if self.nonlinearity != "tanh" and self.cell != "rnn":
+            raise UsageError(f"--nonlinearity {self.nonlinearity} is for --cell rnn only, not "
+                             f"--cell {self.cell}: drop it or pass --cell rnn")
+        if self.forget_bias is not None and self.cell != "lstm":
+            raise UsageError(f"--forget-bias is for --cell lstm only, not --cell {self.cell}: "
+                             "drop it or pass --cell lstm")
 
     def model_kwargs(self) -> dict[str, Any]:
         """The :class:`rnnlab.models.LanguageModel` arguments (bar the vocabulary size, rng)."""

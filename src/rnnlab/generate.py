@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.data import Vocab
 from rnnlab.models import LanguageModel
 
 
@@ -159,3 +160,19 @@ def draw(probs: Array, rng: np.random.Generator) -> int:
     cdf = probs.cumsum()
     v = int(cdf.searchsorted(rng.random() * cdf[-1], side="right"))
     return v if v < cdf.size else int(np.argmax(cdf))  # u * total rounded up to total
+
+
+def default_prime(vocab: Vocab) -> str:
+    """The text a sample starts from when none is given: a newline (word level: ``<eos>``)."""
+    if vocab.level == "word":
+        return vocab.tokens[vocab.eos_id] if vocab.eos_id is not None else vocab.tokens[0]
+    return "\n" if "\n" in vocab.tokens else vocab.decode([0])
+
+
+def sample_text(model: LanguageModel, vocab: Vocab, length: int, rng: np.random.Generator,
+                prime: str | None = None) -> str:
+    """``length`` sampled tokens after ``prime`` (default :func:`default_prime`) as text,
+    word-level tokens joined by spaces (the prime is not included)."""
+    prime_ids = [int(i) for i in vocab.encode(default_prime(vocab) if prime is None else prime)]
+    pieces = [vocab.decode([i]) for i in sample(model, prime_ids, length, rng=rng)]
+    return " ".join(pieces) if vocab.level == "word" else "".join(pieces)

@@ -3,8 +3,9 @@
 A run folder holds::
 
     config.json      the full configuration, seed, rnnlab version, sha256 of each data file
-    metrics.jsonl    one JSON object per evaluation
-    loss.png         training and validation loss curves
+    metrics.jsonl    one JSON object per evaluation (with a sample of the model's text)
+    loss.png         training and validation loss curves, gradient norms and clipping
+    report.html      written by ``rnnlab report RUN`` (rnnlab.report)
     last.npz/.json   the latest checkpoint (weights; optimizer, RNG, data position, vocab)
     best.npz/.json   the checkpoint with the lowest validation loss
 """
@@ -51,7 +52,9 @@ class Progress:
     last_loss: float = float("nan")
     best_val: float = float("inf")
     train_loss_sum: float = 0.0  # since the last evaluation, for its train_loss
-    train_loss_count: int = 0
+    train_loss_count: int = 0  # also the steps since then
+    grad_norm_sum: float = 0.0  # pre-clip norms since the last evaluation, for grad_norm_mean
+    clipped_count: int = 0  # steps clipped since the last evaluation, for clipped_frac
 
 
 class Run:
@@ -63,6 +66,9 @@ class Run:
         self.level = config.level
         self.train_ids, self.val_ids = train_ids, val_ids
         self.rng = np.random.default_rng(config.seed)  # the one generator: init, then dropout
+        # the samples at each evaluation draw from a stream of their own (saved, like rng)
+        self.sample_rng = np.random.default_rng(np.random.SeedSequence(config.seed,
+                                                                       spawn_key=(1,)))
         self.model = LanguageModel(len(vocab), **config.model_kwargs(), rng=self.rng)
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
         self.train_batches = BPTTBatches(train_ids, config.batch_size, config.bptt)
@@ -84,7 +90,7 @@ class Run:
         run = cls(directory, config, vocab, train_ids, val_ids)
         directory.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.jsonl", "loss.png", "last.npz", "last.json", "best.npz",
-                     "best.json"):
+                     "best.json", "report.html"):
             (directory / name).unlink(missing_ok=True)  # --force: start anew
         files = [data] + ([Path(config.val_data)] if config.val_data else [])
         record = {"config": config.to_json(), "seed": config.seed, "rnnlab": __version__,
@@ -125,6 +131,7 @@ class Run:
         meta = {
             "task": "lm", "progress": dataclasses.asdict(self.progress), "optimizer": opt_meta,
             "rng": self.rng.bit_generator.state, "schedule": self.schedule_state,
+            "sample_rng": self.sample_rng.bit_generator.state,
             "model": self.model.config(), "vocab": self.vocab.to_json(),
             "config": self.config.to_json(), "rnnlab": __version__,
         }
@@ -137,6 +144,8 @@ class Run:
         checkpoint.load_model_state(self.model, part("model/"))
         self.optimizer.load_state_dict(part("optim/"), meta["optimizer"])
         self.rng.bit_generator.state = meta["rng"]
+        if "sample_rng" in meta:  # runs saved before samples were recorded have none
+            self.sample_rng.bit_generator.state = meta["sample_rng"]
         self.progress = Progress(**meta["progress"])
         self.schedule_state = meta["schedule"]
         state = [v for _, v in sorted(part("state/").items())]

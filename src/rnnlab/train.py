@@ -5,8 +5,14 @@ One step (Zaremba et al. 2014; PyTorch's word_language_model)::
     x, y = window i of the B parallel token streams          (T, B) each
     loss, state = model.loss(x, y, state)                    state carried from window i-1
     model.backward_loss()                                    no gradient across the window edge
-    norm = clip_grad_norm(params, clip)                      global L2 norm
+    norm = clip_grad_norm(params, clip)                      global L2 norm (pre-clip)
     optimizer.step()
+
+Each evaluation logs a row of ``metrics.jsonl``: losses, learning rate, the pre-clip
+gradient norm at that step (``grad_norm``) and, since the previous evaluation, the mean
+pre-clip norm (``grad_norm_mean``) and the fraction of steps clipped (``clipped_frac``),
+and a text sampled from the model (``sample``, ``sample_length`` tokens drawn from the
+run's own sample stream, so that sampling leaves training untouched).
 
 The state is reset to zeros at each epoch. Everything needed to continue exactly (weights,
 optimizer buffers, the RNG, the carried state, the data position, the schedule) is saved
@@ -23,6 +29,7 @@ import numpy as np
 
 from rnnlab.errors import TrainingDiverged
 from rnnlab.evaluation import evaluate_loss
+from rnnlab.generate import sample_text
 from rnnlab.metrics import perplexity
 from rnnlab.optim import clip_grad_norm, grad_norm
 from rnnlab.run import Progress, Run, TrainConfig, load_metrics
@@ -79,6 +86,8 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
             if not (loss <= limit and math.isfinite(norm)):  # NaN fails every comparison
                 raise TrainingDiverged(_diverged_message(prog, "training", loss, limit, params))
             run.optimizer.step()
+            prog.grad_norm_sum += norm
+            prog.clipped_count += int(cfg.clip > 0 and norm > cfg.clip)
             prog.batch += 1
             prog.step += 1
             prog.tokens += x.size
@@ -113,17 +122,21 @@ def _evaluate_and_save(
     if not val_loss <= limit:  # checked before anything is saved: the last good checkpoint stays
         raise TrainingDiverged(_diverged_message(prog, "validation", val_loss, limit,
                                                  run.model.named_params(), stepped=True))
-    row = {
+    row: dict[str, Any] = {
         "step": prog.step, "epoch": prog.epoch + (prog.batch / len(run.train_batches)),
         "lr": run.optimizer.lr,
         "train_loss": prog.train_loss_sum / max(prog.train_loss_count, 1),
         "val_loss": val_loss, "val_ppl": perplexity(val_loss),
-        "grad_norm": grad_norm, "tokens_per_s": prog.tokens / max(prog.elapsed_s, 1e-9),
-        "elapsed_s": prog.elapsed_s,
+        "grad_norm": grad_norm, **_health(prog),
+        "tokens_per_s": prog.tokens / max(prog.elapsed_s, 1e-9), "elapsed_s": prog.elapsed_s,
     }
     if run.level == "char":
         row["val_bpc"] = val_loss / math.log(2)
+    if run.config.sample_length > 0:
+        row["sample"] = sample_text(run.model, run.vocab, run.config.sample_length,
+                                    run.sample_rng)
     prog.train_loss_sum, prog.train_loss_count = 0.0, 0
+    prog.grad_norm_sum, prog.clipped_count = 0.0, 0
     if epoch_end:
         schedule.epoch_end(prog.epoch, val_loss)
     improved = val_loss < prog.best_val
@@ -134,6 +147,13 @@ def _evaluate_and_save(
     run.save_checkpoint("last")
     if improved:
         run.save_checkpoint("best")
+
+
+def _health(prog: Progress) -> dict[str, float]:
+    """Since the last evaluation: the mean pre-clip gradient norm, the fraction of steps clipped."""
+    steps = max(prog.train_loss_count, 1)
+    return {"grad_norm_mean": prog.grad_norm_sum / steps,
+            "clipped_frac": prog.clipped_count / steps}
 
 
 def out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:

@@ -7,7 +7,14 @@
 - :mod:`~rnnlab.inspect.gradient_flow`: how fast the gradient fades going back in time.
 - :mod:`~rnnlab.inspect.browser`: open a page in headless Chromium (tests, screenshots).
 
-Models and the CLI call these, never the other way round. The shapes they take (L layers,
+Those five never import a model: models and the CLI call them, never the other way round.
+The glue that does run a model sits beside them:
+
+- :mod:`~rnnlab.inspect.model`: runs a :class:`~rnnlab.models.LanguageModel` over text
+  windows and reads the layer's public ``states``, ``gate_values`` and ``state_grads``.
+- :mod:`~rnnlab.inspect.commands`: ``rnnlab inspect gradients | gates | activations``.
+
+The shapes the array functions take (L layers,
 T steps, N sequences, H cells, V vocabulary size, K predictions per step)::
 
     activations_page(tokens (T,), level, {"h": (L, T, H), "c": (L, T, H)},

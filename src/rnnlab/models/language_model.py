@@ -53,7 +53,8 @@ from rnnlab.nn.recurrent import Recurrent
 State = Any  # h (L, N, H) for "rnn" and "gru"; the pair (h, c) for "lstm"
 CELLS: dict[str, type[Recurrent]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CONFIG_KEYS = ("vocab_size", "cell", "embed_size", "hidden_size", "num_layers", "dropout",
-               "tie_weights", "init_range", "dtype")  # what config() writes
+               "tie_weights", "init_range", "dtype", "nonlinearity",
+               "forget_bias")  # what config() writes; runs saved before the last two: tanh, None
 
 
 def fuses_embedding(vocab_size: int, embed_size: int) -> bool:
@@ -72,6 +73,9 @@ class LanguageModel(Module):
     0.04); None keeps each layer's own initialisation (with ``tie_weights`` the shared
     matrix is then the embedding's N(0, 1) table, so pass an ``init_range`` with ties).
     The generator ``rng`` initialises the weights and then draws the dropout masks.
+    ``nonlinearity`` (``cell="rnn"`` only): ``"tanh"`` or ``"relu"``. ``forget_bias``
+    (``cell="lstm"`` only): the LSTM's forget-gate bias at initialisation (see
+    :class:`rnnlab.nn.LSTM`), applied after any ``init_range`` draw; None: no special value.
 
     >>> model = LanguageModel(10, cell="gru", embed_size=8, hidden_size=16, num_layers=2,
     ...                       rng=np.random.default_rng(0))
@@ -98,8 +102,11 @@ class LanguageModel(Module):
         tie_weights: bool = False,
         init_range: float | None = None,
         dtype: DTypeLike = np.float32,
+        nonlinearity: str = "tanh",
+        forget_bias: float | None = None,
         rng: np.random.Generator,
     ) -> None:
+        _check_cell_options(cell, nonlinearity, forget_bias)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
         if tie_weights and embed_size != hidden_size:
@@ -113,8 +120,11 @@ class LanguageModel(Module):
         self.training = True
         self.embedding = Embedding(vocab_size, embed_size, dtype=self.dtype, rng=rng)
         self.embed_dropout = Dropout(dropout, rng=rng)
+        cell_kw: dict[str, Any] = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.nonlinearity = nonlinearity
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
         self.rnn = CELLS[cell](embed_size, hidden_size, num_layers, dropout=dropout,
-                               dtype=self.dtype, rng=rng)
+                               dtype=self.dtype, rng=rng, **cell_kw)
         self.output_dropout = Dropout(dropout, rng=rng)
         self.decoder = Linear(hidden_size, vocab_size, dtype=self.dtype, rng=rng)
         if self.tie_weights:  # one object: named_params lists it once, both grads add up
@@ -124,6 +134,8 @@ class LanguageModel(Module):
         if self.init_range is not None:
             for p in self.named_params().values():  # a tied matrix is drawn once
                 p.value[...] = rng.uniform(-self.init_range, self.init_range, p.shape)
+        if self.forget_bias is not None:
+            self.rnn.init_forget_bias(self.forget_bias)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ forward
     def forward(self, ids: Array, state: State = None) -> tuple[Array, State]:
@@ -176,19 +188,22 @@ class LanguageModel(Module):
         x = self.embed_dropout.forward(self.embedding.forward(ids))  # (T, N, E)
         return self.rnn.forward(x, state)
 
-    def backward(self, dlogits: Array, dstate: State = None) -> State:
+    def backward(self, dlogits: Array, dstate: State = None, *,
+                 keep_state_grads: bool = False) -> State:
         """Adds every parameter's gradient; returns the gradient of the initial state.
 
         dlogits: (T, N, V). dstate: gradient into the final state (None: none, as at a
-        truncated-BPTT boundary).
+        truncated-BPTT boundary). keep_state_grads: keep the recurrent layer's per-step
+        state gradients for ``model.rnn.state_grads()``.
         """
         dy = self.output_dropout.backward(self.decoder.backward(dlogits))  # (T, N, H)
         ids = self._looked_up
+        keep = keep_state_grads
         if ids is None:
-            dx, dstate0 = self.rnn.backward(dy, dstate)  # (T, N, E)
+            dx, dstate0 = self.rnn.backward(dy, dstate, keep_state_grads=keep)  # (T, N, E)
             self.embedding.backward(self.embed_dropout.backward(dx))
             return dstate0
-        drows, dstate0 = self.rnn.backward_rows(dy, dstate)  # (T, N, gates*H) of table[ids]
+        drows, dstate0 = self.rnn.backward_rows(dy, dstate, keep_state_grads=keep)
         dtable = np.zeros((self.vocab_size, drows.shape[-1]), self.dtype)
         add_rows_at(dtable, ids, drows)
         W_emb = self.embedding.weight
@@ -234,6 +249,7 @@ class LanguageModel(Module):
             "hidden_size": int(self.rnn.hidden_size), "num_layers": int(self.rnn.num_layers),
             "dropout": float(self.rnn.dropout), "tie_weights": self.tie_weights,
             "init_range": self.init_range, "dtype": self.dtype.name,
+            "nonlinearity": self.nonlinearity, "forget_bias": self.forget_bias,
         }
 
     @classmethod
@@ -250,7 +266,19 @@ class LanguageModel(Module):
 
     def __repr__(self) -> str:
         c = self.config()
+        extra = (f", nonlinearity={c['nonlinearity']!r}" if c["cell"] == "rnn" else
+                 "" if c["forget_bias"] is None else f", forget_bias={c['forget_bias']}")
         return (f"LanguageModel({c['vocab_size']}, cell={c['cell']!r}, embed_size="
                 f"{c['embed_size']}, hidden_size={c['hidden_size']}, num_layers="
                 f"{c['num_layers']}, dropout={c['dropout']}, tie_weights={c['tie_weights']}, "
-                f"dtype={c['dtype']})")
+                f"dtype={c['dtype']}{extra})")
+
+
+def _check_cell_options(cell: str, nonlinearity: str, forget_bias: float | None) -> None:
+    """nonlinearity belongs to the RNN, forget_bias to the LSTM (one line each, what to do)."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    if nonlinearity != "tanh" and cell != "rnn":
+        raise ValueError(f"nonlinearity={nonlinearity!r} is for cell='rnn' only, not {cell!r}")
+    if forget_bias is not None and cell != "lstm":
+        raise ValueError(f"forget_bias is for cell='lstm' only, not {cell!r}")

@@ -53,7 +53,8 @@ class InputTable:
                  lengths: Any, return_cells: bool) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def _backward(self, dy: Any, dstate: Any, truncate: int | None) -> tuple[Array, Any]:
+    def _backward(self, dy: Any, dstate: Any, truncate: int | None,
+                  keep: bool = False) -> tuple[Array, Any]:
         raise NotImplementedError
 
     def input_table(self, E: Array) -> Array:
@@ -114,8 +115,8 @@ class InputTable:
         check_ids(ids, table.shape[0], "the table's rows")
         return self._forward(None, (table, ids), state, None, False)
 
-    def backward_rows(self, dy: Array, dstate: Any = None, *,
-                      truncate: int | None = None) -> RowsGrad:
+    def backward_rows(self, dy: Array, dstate: Any = None, *, truncate: int | None = None,
+                      keep_state_grads: bool = False) -> RowsGrad:
         """:meth:`forward_rows`' backward: ``backward``, with the rows' gradient for dx.
 
         Arguments as for ``backward``; adds the weight gradients into ``.grad`` (W_ih's
@@ -124,7 +125,7 @@ class InputTable:
         """
         if not self._looked_up():
             raise ValueError("backward_rows follows forward_rows; after forward, call backward")
-        return RowsGrad(*self._backward(dy, dstate, truncate))
+        return RowsGrad(*self._backward(dy, dstate, truncate, keep_state_grads))
 
     def _refuse_bidirectional(self, method: str) -> None:
         if self.bidirectional:

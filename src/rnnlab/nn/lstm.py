@@ -49,6 +49,13 @@ class LSTM(Recurrent):
     (T, N, 2H) (with ``return_cells``, c_seq too), h and c (num_layers * 2, N, H)
     (``Recurrent.forward``).
 
+    ``forget_bias=b`` (PyTorch has no such option): the forget gate's bias starts at b
+    instead of PyTorch's random draw, so that f = sigma(b + ...) starts near sigma(b) and the
+    cell remembers from the first step (Gers, Schmidhuber & Cummins 2000; Jozefowicz,
+    Zaremba & Sutskever 2015 recommend b = 1). Only the sum b_ih + b_hh enters the
+    equations: the f block of ``bias_ih`` is set to b and that of ``bias_hh`` to 0
+    (:meth:`init_forget_bias`). None (default): PyTorch's initialisation.
+
     ``_step_forward`` and ``_step_backward`` below are these equations, one line each, on
     preallocated buffers (the named tricks are in ``activations.py``; the buffers in
     ``Recurrent``'s docstring). The same step written plainly: ``reference.lstm_step``.
@@ -81,14 +88,37 @@ class LSTM(Recurrent):
         dropout: float = 0.0,
         bidirectional: bool = False,
         peephole: bool = False,
+        forget_bias: float | None = None,
         dtype: Any = np.float32,
         rng: np.random.Generator,
     ) -> None:
         self.peephole = peephole
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
                          bidirectional=bidirectional, dtype=dtype, rng=rng)
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
+        if self.forget_bias is not None:
+            self.init_forget_bias(self.forget_bias)
         # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
         self._scale, self._shift, self._beta = gate_constants("ssts", hidden_size, self.dtype)
+
+    def init_forget_bias(self, value: float) -> None:
+        """Set every layer's forget-gate bias to ``value``: b_ih's f block to it, b_hh's to 0.
+
+        The other gates' biases are untouched. ``LanguageModel`` calls this again after its
+        ``init_range`` redraw, which would otherwise overwrite it.
+        """
+        if not self.bias:
+            raise ValueError("forget_bias needs bias=True")
+        if not np.isfinite(value):
+            raise ValueError(f"forget_bias must be a finite number, got {value!r}")
+        H = self.hidden_size
+        for p in self.weights:
+            p["bias_ih"].value[H:2 * H] = value  # the f block of [i f g o]
+            p["bias_hh"].value[H:2 * H] = 0.0
+
+    def extra_repr(self) -> str:
+        extra = "" if self.forget_bias is None else f", forget_bias={self.forget_bias}"
+        return super().extra_repr() + extra
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         shapes = super()._param_shapes(in_size)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
+from rnnlab.nn import _introspect
 from rnnlab.nn._bidirectional import Bidirectional, named_params_both_ways
 from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._state import (
@@ -116,6 +117,7 @@ class Recurrent(InputTable, Bidirectional, Module):
         self._cache: dict[str, Any] | None = None
         self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers * dirs)]
         self._inputs: list[Array | None] = [None] * (num_layers * dirs)  # each x, for dW_ih
+        self._kept_grads: list[tuple[Array, ...] | None] = []  # backward(keep_state_grads=True)
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         gh = self.gates * self.hidden_size
@@ -270,8 +272,8 @@ class Recurrent(InputTable, Bidirectional, Module):
         return p["bias_ih"].value + p["bias_hh"].value if self.bias else None
 
     # ---------------------------------------------------------------- backward
-    def backward(self, dy: Any, dstate: State = None, *,
-                 truncate: int | None = None) -> tuple[Array, State]:
+    def backward(self, dy: Any, dstate: State = None, *, truncate: int | None = None,
+                 keep_state_grads: bool = False) -> tuple[Array, State]:
         """``dx, dstate0 = layer.backward(dy, dstate)``; adds the weight gradients into ``.grad``.
 
         dy: gradient of the loss with respect to y (the pair ``(dh_seq, dc_seq)`` after
@@ -280,19 +282,25 @@ class Recurrent(InputTable, Bidirectional, Module):
         incoming gradient goes back at most that many steps (not bidirectional: the reverse
         direction runs from the window's end). Returns the gradient of x and
         of the initial state (same structure as the state). After ``forward_rows``, call
-        ``backward_rows`` instead.
+        ``backward_rows`` instead. keep_state_grads: keep each step's state gradient for
+        :meth:`state_grads` (costs one copy per step; not with truncate).
         """
         if self._looked_up():
             raise ValueError("after forward_rows, call backward_rows (there is no x to return "
                              "a gradient for: it returns the looked-up rows' gradient)")
-        return self._backward(dy, dstate, truncate)
+        return self._backward(dy, dstate, truncate, keep_state_grads)
 
-    def _backward(self, dy: Any, dstate: State, truncate: int | None) -> tuple[Array, State]:
+    def _backward(self, dy: Any, dstate: State, truncate: int | None,
+                  keep: bool = False) -> tuple[Array, State]:
         if self._cache is None:
             raise ValueError("backward called before forward")
         c = self._cache
         if truncate is not None and (not isinstance(truncate, (int, np.integer)) or truncate < 0):
             raise ValueError(f"truncate must be a non-negative integer, got {truncate!r}")
+        if keep and (truncate is not None or self.bidirectional):
+            raise ValueError("keep_state_grads needs truncate=None (a truncated backward has "
+                             "one gradient stream per age, not one per step) and a one-way layer")
+        self._kept_grads = [None] * self.num_layers if keep else []
         if self.bidirectional:
             return self._backward_both_ways(dy, dstate, truncate)
         dy, dcy = output_grads(dy, c["cells"], (c["T"], c["N"], self.hidden_size), self.dtype,
@@ -319,9 +327,15 @@ class Recurrent(InputTable, Bidirectional, Module):
         dGh = self._buffer(k, "dGh", (T, N, GH)) if self.separate_hidden_grad else None
         if truncate is None:
             dGh_ = dG if dGh is None else dGh
+            kept = _introspect.new_grad_store(self, k, T, N) if self._kept_grads else None
             for t in reversed(range(T)):
                 dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
+                if kept is not None:  # all that reaches h_t (and c_t) from outside step t
+                    for store, d in zip(kept, dstate, strict=True):
+                        store[t] = d
                 dstate = self._step_backward(k, t, dstate, dG[t], dGh_[t])
+            if kept is not None:
+                self._kept_grads[k] = kept
             if W_ih is None:  # forward_rows: the rows' gradient, (T, N, GH)
                 dx = dG.copy()
             else:
@@ -346,6 +360,34 @@ class Recurrent(InputTable, Bidirectional, Module):
             p["bias_ih"].grad += dG2.sum(axis=0)
             p["bias_hh"].grad += dGh2.sum(axis=0)
         self._extra_weight_grads(k, dG)
+
+    # ------------------------------------------------------------ inspection
+    def states(self) -> dict[str, Array]:
+        """Every layer's state after each step of the last forward, as fresh arrays.
+
+        Returns ``{"h": (L, T, N, H)}``, with ``"c"`` too for an LSTM: ``states()["h"][k, t]``
+        is layer k's h_t (for the top layer, y[t] before the zeroing past a sequence's end).
+        """
+        return _introspect.layer_states(self)
+
+    def gate_values(self) -> list[dict[str, Array]]:
+        """Per layer, each gate's activations of the last forward, after the nonlinearity.
+
+        ``[{"i", "f", "g", "o": (T, N, H)}]`` for an LSTM, ``[{"r", "z", "n": ...}]`` for a
+        GRU (ValueError for an RNN, which has none); fresh arrays.
+        """
+        return _introspect.layer_gate_values(self)
+
+    def state_grads(self) -> dict[str, Array]:
+        """The state gradients of the last ``backward(..., keep_state_grads=True)``.
+
+        ``{"h": (L, T, N, H)}`` (and ``"c"`` for an LSTM): ``[k, t]`` is all the gradient
+        that reaches layer k's h_t (c_t) from outside step t, from y_t and from step t+1;
+        for h that is dL/dh_t, for c it is dL/dc_t holding h_t fixed (the dc_t that
+        ``reference.lstm_step_backward`` takes; the path through h_t = o tanh(c_t) is
+        added inside the step). Fresh arrays.
+        """
+        return _introspect.layer_state_grads(self)
 
     def _extra_weight_grads(self, k: int, dG: Array) -> None:
         """Cell-specific parameters beyond the four PyTorch ones (LSTM peepholes)."""

@@ -1,0 +1,190 @@
+"""``rnnlab report RUN``: one self-contained HTML page about a training run, ``RUN/report.html``.
+
+Read from the run folder only (``metrics.jsonl``, ``config.json``, the checkpoint), every
+field optional so that runs of other kinds and older runs still get a page::
+
+    loss            train (mean since the last evaluation) and validation, nats per token
+    perplexity      exp of each loss
+    learning rate   the optimizer's lr at each evaluation
+    gradients       pre-clip norm at the evaluation step, mean since the previous one,
+                    fraction of steps clipped (see rnnlab.train)
+    samples         the text the model generated at each evaluation
+    gradient flow   ||dL/dh|| (and dL/dc) by distance back in time for the run's checkpoint
+                    (rnnlab.inspect.model), on windows of the run's training text
+    configuration   config.json
+
+Pictures are PNGs embedded as base64 ``data:`` URLs; a Content-Security-Policy forbids any
+network request, so the page opens anywhere, offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rnnlab.atomic import atomic_write_text
+from rnnlab.errors import RnnlabError, RunFolderError
+from rnnlab.run import load_metrics
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+       "img{max-width:100%}pre{background:#f4f4f4;padding:.6em;white-space:pre-wrap}"
+       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;"
+       "text-align:left;font-size:90%}")
+CURVES = {  # section -> [(metrics key, label)]
+    "Loss (nats per token)": [("train_loss", "train (mean since last eval)"),
+                              ("val_loss", "validation")],
+    "Perplexity": [("train_ppl", "train"), ("val_ppl", "validation")],
+    "Learning rate": [("lr", "learning rate")],
+}
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(b64: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _with_train_ppl(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        r = dict(r)
+        if _number(r.get("train_loss")) and r["train_loss"] < 700:
+            r["train_ppl"] = math.exp(r["train_loss"])
+        out.append(r)
+    return out
+
+
+def curve_figure(rows: list[dict[str, Any]], title: str,
+                 series: list[tuple[str, str]]) -> str | None:
+    """One PNG (base64) of the series present in ``rows`` against step; None if none is."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    drawn = False
+    for key, label in series:
+        pts = [(r["step"], r[key]) for r in rows if _number(r.get(key)) and "step" in r]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=".", label=label)
+            drawn = True
+    if not drawn:
+        return None
+    if title == "Perplexity":
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def health_figure(rows: list[dict[str, Any]]) -> str | None:
+    from matplotlib.figure import Figure
+
+    from rnnlab.plot import plot_health
+
+    if not any(_number(r.get("grad_norm")) or _number(r.get("grad_norm_mean")) for r in rows):
+        return None
+    fig = Figure(figsize=(7, 3.5))
+    plot_health(fig.subplots(), rows)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def gradient_flow_section(run_dir: Path, steps: int, windows: int) -> str:
+    """The gradient-flow plot of the run's checkpoint, or a line saying why there is none."""
+    from rnnlab.inspect.commands import checkpoint_curves
+    from rnnlab.inspect.gradient_flow import gradient_flow_report, plot_gradient_flow
+
+    try:
+        curves, text = checkpoint_curves(str(run_dir), steps, windows)
+    except RnnlabError as e:
+        return f"<p>Not available: {html.escape(str(e))}</p>"
+    with tempfile.TemporaryDirectory() as tmp:
+        png = plot_gradient_flow(curves, Path(tmp) / "flow.png",
+                                 title="Gradient flow through time (checkpoint)").read_bytes()
+    report = gradient_flow_report(curves)
+    items = "".join(f"<li>{html.escape(k)}: decay per step {_decay(v['decay_per_step'])}</li>"
+                    for k, v in report.items())
+    return (f"<p>Loss at the last of {steps} steps, averaged over {windows} windows of "
+            f"{html.escape(str(text))}.</p>{_img(base64.b64encode(png).decode(), 'gradient flow')}"
+            f"<ul>{items}</ul>")
+
+
+def _decay(d: float | None) -> str:
+    return "n/a" if d is None else f"{d:.4f}"
+
+
+def samples_section(rows: list[dict[str, Any]]) -> str:
+    shown = [r for r in rows if isinstance(r.get("sample"), str)]
+    if not shown:
+        return "<p>No samples recorded (runs before samples, or --sample-length 0).</p>"
+    return "".join(f"<h3>step {html.escape(str(r.get('step', '?')))}</h3>"
+                   f"<pre>{html.escape(r['sample'])}</pre>" for r in shown)
+
+
+def config_section(record: dict[str, Any]) -> str:
+    if not record:
+        return "<p>No config.json in the run folder.</p>"
+    flat = {**record.get("config", {}), **{k: v for k, v in record.items() if k != "config"}}
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}"
+                    "</td></tr>" for k, v in flat.items())
+    return f"<table>{cells}</table>"
+
+
+def build_report(run_dir: str | Path, *, steps: int = 50, windows: int = 8) -> str:
+    """The HTML of ``run_dir``'s report (a str)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not run_dir.is_dir() or not (cfg_path.is_file() or (run_dir / "metrics.jsonl").is_file()):
+        raise RunFolderError(f"{run_dir} is not a run folder (no config.json or metrics.jsonl):"
+                             " pass the --out folder of an rnnlab train run")
+    try:
+        record = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{cfg_path} is not valid JSON ({e}): restore it") from None
+    rows = _with_train_ppl(load_metrics(run_dir))
+    parts = [f"<h1>Training report: {html.escape(str(run_dir))}</h1>",
+             f"<p>{len(rows)} evaluations recorded.</p>"]
+    for title, series in CURVES.items():
+        b64 = curve_figure(rows, title, series)
+        if b64:
+            parts.append(f"<h2>{html.escape(title)}</h2>{_img(b64, title)}")
+    health = health_figure(rows)
+    if health:
+        parts.append(f"<h2>Gradient norms and clipping</h2>{_img(health, 'gradients')}")
+    parts += ["<h2>Samples at each evaluation</h2>", samples_section(rows),
+              "<h2>Gradient flow through time</h2>",
+              gradient_flow_section(run_dir, steps, windows),
+              "<h2>Configuration</h2>", config_section(record)]
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+            f"<title>rnnlab report: {html.escape(run_dir.name)}</title><style>{CSS}</style>"
+            f"</head><body>\n{chr(10).join(parts)}\n</body></html>\n")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``rnnlab report RUN``: write ``RUN/report.html``."""
+    page = build_report(args.run, steps=args.steps, windows=args.windows)
+    out = Path(args.run) / "report.html"
+    atomic_write_text(out, page)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
