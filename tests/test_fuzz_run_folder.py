@@ -215,3 +215,15 @@ def test_sample_with_fuzzed_text_flags(trained, prime, stop, skip):
         argv += ["--skip", token]
     code, _, err = cli(*argv)
     assert_clean((code, "", err))
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+@pytest.mark.parametrize("path", [("meta", "vocab", "level"), ("meta", "config", "split")])
+def test_what_the_long_run_found(trained, data, command, path):
+    """KeyErrors the long profile found: each now a clean refusal (or a default)."""
+    def change(run):
+        for name in ("last", "best"):
+            record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
+            apply_json_mutation(record, (path, "delete", None))
+            write_json(run / f"{name}.json", record)
+    _check(trained, data, command, change)

@@ -19,7 +19,7 @@ import numpy as np
 from rnnlab import validate
 from rnnlab.config import RESUMABLE, TrainConfig, flag
 from rnnlab.data import Vocab, encode_file, read_text
-from rnnlab.errors import CheckpointError, RunFolderError, UsageError
+from rnnlab.errors import CheckpointError, DataError, RunFolderError, UsageError
 from rnnlab.evaluation import evaluate_loss
 from rnnlab.generate import sample
 from rnnlab.gradcheck_suite import cases
@@ -127,7 +127,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     read_text(args.data)  # the clear errors for a missing, empty or binary file
     ids = encode_file(args.data, vocab)
     # One stream: every token but the first is scored.
-    loss, count = evaluate_loss(model, ids, batch_size=1, bptt=meta["config"]["bptt"])
+    try:
+        loss, count = evaluate_loss(model, ids, batch_size=1, bptt=meta["config"]["bptt"])
+    except DataError as e:  # e.g. too short: one token
+        raise DataError(f"data file {args.data!r}: {e}") from None
     if math.isnan(loss):  # finite parameters (checked) whose products overflow
         raise CheckpointError(f"the loss on {args.data} is NaN: the checkpoint's parameters are "
                               "finite but overflow when multiplied; retrain, or resume from an "

@@ -113,6 +113,11 @@ class Run:
     def resume(cls, directory: str | Path) -> Run:
         directory = Path(directory)
         config, hashes = validate.read_run_record(directory)
+        started_on = {f for f in (config.data or str(bundled_corpus()), config.val_data) if f}
+        if set(hashes) != started_on:
+            raise RunFolderError(f"{directory / 'config.json'} field config.data/val_data "
+                                 f"names {sorted(started_on)}, but the run started on "
+                                 f"{sorted(hashes)}: restore config.json, or start a new run")
         for f, sha in hashes.items():
             if not Path(f).is_file() or sha256_file(f) != sha:
                 raise RunFolderError(f"data file {f} is missing or changed since the run "
