@@ -163,8 +163,9 @@ def _read_record(js: Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise CheckpointError(f"checkpoint {js} is not valid JSON ({e.msg} at line {e.lineno}"
                               f" column {e.colno}): {_ADVICE}") from None
-    except OSError as e:
-        raise CheckpointError(f"checkpoint {js} cannot be read ({_one_line(e)})") from None
+    except (ValueError, OSError, RecursionError) as e:  # e.g. an integer of 5000 digits
+        raise CheckpointError(f"checkpoint {js} cannot be read ({_one_line(e)}): "
+                              f"{_ADVICE}") from None
     if (not isinstance(record, dict) or record.get("format") != FORMAT
             or not isinstance(record.get("npz_sha256"), str)
             or not isinstance(record.get("meta"), dict)):

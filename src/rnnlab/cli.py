@@ -41,7 +41,8 @@ def _check(kind: type, low: float, strict: bool, what: str) -> Callable[[str], A
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (strict and value == low):
+        if (kind is float and not math.isfinite(value)) or value < low or (
+                strict and value == low):  # math.isfinite(int) overflows past 1e308
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return parse

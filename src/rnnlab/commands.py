@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab import checkpoint
+from rnnlab import validate
 from rnnlab.config import RESUMABLE, TrainConfig, flag
 from rnnlab.data import Vocab, encode_file, read_text
-from rnnlab.errors import CheckpointError, RunFolderError, UsageError
+from rnnlab.errors import CheckpointError, DataError, RunFolderError, UsageError
 from rnnlab.evaluation import evaluate_loss
 from rnnlab.generate import default_prime, sample
 from rnnlab.gradcheck_suite import cases
@@ -75,21 +75,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def load_trained(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
-    """The model and vocabulary of a run folder's best checkpoint (else its last)."""
+    """The model and vocabulary of a run folder's best checkpoint (else its last), checked by
+    :func:`rnnlab.validate.read_checkpoint`; the meta's config completed with defaults."""
     directory = Path(path)
     if not directory.is_dir():
         raise RunFolderError(f"no run folder at {directory}: train one with "
                              "rnnlab train, or pass --checkpoint RUN")
     name = "best" if (directory / "best.json").exists() else "last"
-    arrays, meta = checkpoint.load(directory, name)
-    if meta.get("task", "lm") != "lm":  # a checkpoint without "task" predates tasks: an LM
-        raise CheckpointError(f"{directory} holds a {meta['task']} model, not a language "
-                              "model: use rnnlab predict or rnnlab eval")
-    model = LanguageModel.from_config(meta["model"], rng=np.random.default_rng(0))
-    state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    checkpoint.load_model_state(model, state)
-    model.eval()
-    return model, Vocab.from_json(meta["vocab"]), meta
+    ckpt = validate.read_checkpoint(directory, name)  # the checks every command shares
+    ckpt.model.eval()
+    return ckpt.model, ckpt.vocab, {**ckpt.meta, "config": ckpt.config.to_json()}
 
 
 def _stream(model: LanguageModel, vocab: Vocab, prime: str, length: int,
@@ -111,10 +106,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     def ids_of(tokens: list[str]) -> list[int]:
         return [int(i) for t in tokens for i in vocab.encode(t)]
 
-    options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-               "greedy": args.greedy, "skip_ids": ids_of(args.skip),
-               "stop_id": ids_of([args.stop])[0] if args.stop else None}
+    stop = ids_of([args.stop]) if args.stop is not None else [None]
+    skip = ids_of(args.skip)
     prime = args.prime if args.prime is not None else default_prime(vocab)
+    if len(stop) != 1 or not ids_of([prime]) or len(set(skip)) >= len(vocab):
+        raise UsageError("--prime must hold at least one token, --stop exactly one, and "
+                         "--skip must leave some token: change them")
+    options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+               "greedy": args.greedy, "skip_ids": skip, "stop_id": stop[0]}
     _stream(model, vocab, prime, args.length, options, np.random.default_rng(args.seed))
     return 0
 
@@ -124,7 +123,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     read_text(args.data)  # the clear errors for a missing, empty or binary file
     ids = encode_file(args.data, vocab)
     # One stream: every token but the first is scored.
-    loss, count = evaluate_loss(model, ids, batch_size=1, bptt=meta["config"]["bptt"])
+    try:
+        loss, count = evaluate_loss(model, ids, batch_size=1, bptt=meta["config"]["bptt"])
+    except DataError as e:  # e.g. too short: one token
+        raise DataError(f"data file {args.data!r}: {e}") from None
+    if math.isnan(loss):  # finite parameters (checked) whose products overflow
+        raise CheckpointError(f"the loss on {args.data} is NaN: the checkpoint's parameters are "
+                              "finite but overflow when multiplied; retrain, or resume from an "
+                              "earlier checkpoint")
     result: dict[str, Any] = {"loss": loss, "perplexity": perplexity(loss), "tokens": count}
     if vocab.level in ("char", "byte"):
         result["bits_per_char"] = loss / math.log(2)

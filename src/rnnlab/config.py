@@ -109,5 +109,6 @@ class TrainConfig:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
-        d["split"] = tuple(d["split"])
+        if "split" in d:  # JSON has lists only
+            d["split"] = tuple(d["split"])
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})

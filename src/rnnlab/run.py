@@ -12,8 +12,11 @@ A run folder holds::
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,11 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab import __version__, checkpoint
+from rnnlab import __version__, checkpoint, validate
 from rnnlab.atomic import atomic_write_text
 from rnnlab.config import TrainConfig
-from rnnlab.data import BPTTBatches, Vocab, encode_file, read_text, sha256_file, split_ids
-from rnnlab.errors import RunFolderError
+from rnnlab.data import (
+    BPTTBatches,
+    Vocab,
+    encode_file,
+    read_bytes,
+    read_text,
+    sha256_file,
+    split_ids,
+)
+from rnnlab.errors import DataError, RunFolderError
 from rnnlab.metrics import json_line
 from rnnlab.models import LanguageModel
 from rnnlab.optim import OPTIMIZERS
@@ -65,14 +76,19 @@ class Run:
         self.directory, self.config, self.vocab = directory, config, vocab
         self.level = config.level
         self.train_ids, self.val_ids = train_ids, val_ids
+        data = config.data or str(bundled_corpus())
+        with _naming(data):
+            self.train_batches = BPTTBatches(train_ids, config.batch_size, config.bptt)
+        with _naming(config.val_data or data):
+            BPTTBatches(val_ids, config.eval_batch_size, config.bptt)  # too short: fail now
+        validate.check_size(config.model_kwargs(), len(vocab), max(config.batch_size,
+                            config.eval_batch_size), config.bptt, "the model")  # before allocating
         self.rng = np.random.default_rng(config.seed)  # the one generator: init, then dropout
         # the samples at each evaluation draw from a stream of their own (saved, like rng)
         self.sample_rng = np.random.default_rng(np.random.SeedSequence(config.seed,
                                                                        spawn_key=(1,)))
         self.model = LanguageModel(len(vocab), **config.model_kwargs(), rng=self.rng)
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
-        self.train_batches = BPTTBatches(train_ids, config.batch_size, config.bptt)
-        BPTTBatches(val_ids, config.eval_batch_size, config.bptt)  # too short: fail now
         self.progress = Progress()
         self.state: Any = None
         self.schedule_state: dict[str, Any] | None = None
@@ -102,22 +118,30 @@ class Run:
     @classmethod
     def resume(cls, directory: str | Path) -> Run:
         directory = Path(directory)
-        cfg_path = directory / "config.json"
-        if not cfg_path.exists():
-            raise RunFolderError(f"{directory} is not a run folder (no config.json): "
-                                 "check the path, or start a run with rnnlab train --out")
-        record = json.loads(cfg_path.read_text())
-        config = TrainConfig.from_json(record["config"])
-        for f, sha in record["data_sha256"].items():
-            if not Path(f).exists() or sha256_file(f) != sha:
+        config, hashes = validate.read_run_record(directory)
+        started_on = {f for f in (config.data or str(bundled_corpus()), config.val_data) if f}
+        if set(hashes) != started_on:
+            raise RunFolderError(f"{directory / 'config.json'} field config.data/val_data "
+                                 f"names {sorted(started_on)}, but the run started on "
+                                 f"{sorted(hashes)}: restore config.json, or start a new run")
+        for f, sha in hashes.items():
+            if not Path(f).is_file() or sha256_file(f) != sha:
                 raise RunFolderError(f"data file {f} is missing or changed since the run "
                                      "started: restore it, or start a new run")
-        arrays, meta = checkpoint.load(directory, "last")
-        vocab = Vocab.from_json(meta["vocab"])
+        ckpt = validate.read_checkpoint(directory, "last")
+        if ckpt.vocab.level != config.level:
+            raise RunFolderError(f"checkpoint {ckpt.json_path} holds a {ckpt.vocab.level} "
+                                 f"vocabulary but config.json says level {config.level!r}: "
+                                 "resume from another checkpoint or retrain")
+        validate.check_size(config.model_kwargs(), len(ckpt.vocab), max(
+            config.batch_size, config.eval_batch_size), config.bptt,
+            f"{directory / 'config.json'} field config", RunFolderError)
         _, train_ids, val_ids = load_data(config, Path(config.data) if config.data
-                                          else bundled_corpus(), vocab)
-        run = cls(directory, config, vocab, train_ids, val_ids)
-        run.restore(arrays, meta)
+                                          else bundled_corpus(), ckpt.vocab)
+        run = cls(directory, config, ckpt.vocab, train_ids, val_ids)
+        validate.check_training_state(ckpt, run.model, run.optimizer, len(run.train_batches),
+                                      config.batch_size)
+        run.restore(ckpt.arrays, ckpt.meta)
         return run
 
     # --------------------------------------------------------- checkpoints
@@ -162,24 +186,47 @@ class Run:
         """After a resume: drop rows logged after the checkpoint (a killed run's tail)."""
         path = self.directory / "metrics.jsonl"
         if path.exists():
-            rows = [r for r in path.read_text().splitlines() if r.strip()]
-            kept = [r for r in rows if json.loads(r)["step"] <= self.progress.step]
+            rows = [r for r in path.read_text(errors="replace").splitlines() if r.strip()]
+            metrics = load_metrics(self.directory)
+            for n, row in enumerate(metrics, 1):  # the plot reads these three
+                if not (isinstance(row, dict) and isinstance(row.get("step"), int)
+                        and all(isinstance(row.get(k), (int, float)) and row.get(k) is not True
+                                and row.get(k) is not False for k in ("train_loss", "val_loss"))):
+                    raise RunFolderError(f"{path} row {n}: expected an object with an integer "
+                                         "\"step\" and numbers \"train_loss\", \"val_loss\": "
+                                         "delete that row, or retrain with --force")
+            steps = [row["step"] for row in metrics]
+            kept = [r for r, s in zip(rows, steps, strict=True)
+                    if isinstance(s, int) and s <= self.progress.step]
             atomic_write_text(path, "".join(r + "\n" for r in kept))
 
 
 def load_data(config: TrainConfig, data: Path, vocab: Vocab | None = None
               ) -> tuple[Vocab, np.ndarray, np.ndarray]:
     """Vocabulary (from the training text unless given), training and validation ids."""
-    if vocab is None and config.level == "byte":  # any bytes: no UTF-8 needed
-        vocab = Vocab.build(data.read_bytes(), "byte")
-    elif vocab is None:
-        vocab = Vocab.build(read_text(data), config.level, max_size=config.max_vocab,
-                            min_freq=config.min_freq)
+    with _naming(data):  # e.g. a byte file holding only a BOM: no tokens
+        if vocab is None and config.level == "byte":  # any bytes: no UTF-8 needed
+            vocab = Vocab.build(read_bytes(data).removeprefix(codecs.BOM_UTF8), "byte")
+        elif vocab is None:
+            vocab = Vocab.build(read_text(data), config.level, max_size=config.max_vocab,
+                                min_freq=config.min_freq)
     ids = encode_file(data, vocab, cache_dir=config.cache_dir)
     if config.val_data:
         return vocab, ids, encode_file(Path(config.val_data), vocab, cache_dir=config.cache_dir)
-    parts = split_ids(ids, config.split)
+    with _naming(data):
+        parts = split_ids(ids, config.split)
     return vocab, parts[0], parts[1]
+
+
+@contextmanager
+def _naming(path: str | Path) -> Iterator[None]:
+    """Put ``data file <path>:`` before a DataError that does not name the file yet."""
+    try:
+        yield
+    except DataError as e:
+        if str(path) in str(e):
+            raise
+        raise DataError(f"data file {str(path)!r}: {e}") from None
 
 
 def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -188,7 +235,8 @@ def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as e:
+        text = path.read_text(errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, or a 5000-digit integer
         raise RunFolderError(f"{path} is not valid JSON lines ({e}): "
                              "delete the damaged line or retrain with --force") from e

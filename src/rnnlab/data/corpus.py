@@ -63,6 +63,13 @@ def read_text(path: StrPath) -> str:
     return text
 
 
+def read_bytes(path: StrPath) -> bytes:
+    """The whole file's bytes (byte level: any bytes are data), checked as :func:`read_text`
+    checks that it exists, is a file, is not empty and can be read."""
+    p = _check_file(path)
+    return _read(p, p.read_bytes)
+
+
 def sha256_file(path: StrPath) -> str:
     """Hex SHA-256 of the file's bytes, read in chunks (constant memory)."""
     p = _check_file(path)

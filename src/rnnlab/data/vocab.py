@@ -201,6 +201,7 @@ class Vocab:
             )
         if not isinstance(d.get("tokens"), list):
             raise DataError("vocabulary JSON has no \"tokens\" list: pass the one training wrote")
+        _check_level(d.get("level"))  # missing or unknown: a DataError, not a KeyError
         return cls(d["level"], d["tokens"])
 
     def _encode(self, text: str | bytes, *, first_line: int) -> np.ndarray:
