@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
-from rnnlab.nn import _introspect
 from rnnlab.nn._bidirectional import Bidirectional, named_params_both_ways
 from rnnlab.nn._input_table import InputTable
+from rnnlab.nn._introspect import Introspection
 from rnnlab.nn._state import (
     State,
     add_output_grad,
@@ -44,7 +44,7 @@ from rnnlab.nn.dropout import dropout_mask
 from rnnlab.nn.module import Module, Parameter
 
 
-class Recurrent(InputTable, Bidirectional, Module):
+class Recurrent(InputTable, Bidirectional, Introspection, Module):
     """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout).
 
     The contract between this class and a cell (RNN, LSTM, GRU). A cell sets::
@@ -177,18 +177,11 @@ class Recurrent(InputTable, Bidirectional, Module):
         sequence's length), and the final state. With ``return_cells=True`` (LSTM only) y is
         the pair ``(h_seq, c_seq)`` of the top layer's hidden and cell states.
 
-        ``bidirectional=True`` (PyTorch's semantics): each layer l also runs a reverse
-        direction, with weights ``weight_ih_l{l}_reverse``, ..., over each sequence from its
-        own last step (``lengths``) back to step 0, and the next layer reads both::
-
-            h^f_t = step(x_t, h^f_{t-1}),  h^r_t = step_reverse(x_t, h^r_{t+1})
-            y_t = [h^f_t  h^r_t]                  y: (T, N, 2H), forward direction first
-            state: (num_layers * 2, N, H), rows [l0 fwd, l0 rev, l1 fwd, ...]; the reverse
-                   rows hold h^r_0, each forward row the state at the sequence's last step
-            weight_ih_l{l}, weight_ih_l{l}_reverse: (gates*H, D) for l = 0, (gates*H, 2H) above
-
-        Between layers the dropout mask covers all 2H features. ``backward(...,
-        truncate=)`` and ``forward_rows`` are refused (``_bidirectional.py`` has the rest).
+        ``bidirectional=True`` (PyTorch's semantics; the equations are in
+        ``_bidirectional.py``): y is (T, N, 2H), forward direction first; the state is
+        (num_layers * 2, N, H), rows [l0 fwd, l0 rev, l1 fwd, ...]; the reverse direction
+        of each sequence starts at its own last step. ``truncate=`` and ``forward_rows``
+        are refused.
 
         Examples::
 
@@ -327,7 +320,7 @@ class Recurrent(InputTable, Bidirectional, Module):
         dGh = self._buffer(k, "dGh", (T, N, GH)) if self.separate_hidden_grad else None
         if truncate is None:
             dGh_ = dG if dGh is None else dGh
-            kept = _introspect.new_grad_store(self, k, T, N) if self._kept_grads else None
+            kept = self._grad_store(T, N) if self._kept_grads else None
             for t in reversed(range(T)):
                 dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
                 if kept is not None:  # all that reaches h_t (and c_t) from outside step t
@@ -360,34 +353,6 @@ class Recurrent(InputTable, Bidirectional, Module):
             p["bias_ih"].grad += dG2.sum(axis=0)
             p["bias_hh"].grad += dGh2.sum(axis=0)
         self._extra_weight_grads(k, dG)
-
-    # ------------------------------------------------------------ inspection
-    def states(self) -> dict[str, Array]:
-        """Every layer's state after each step of the last forward, as fresh arrays.
-
-        Returns ``{"h": (L, T, N, H)}``, with ``"c"`` too for an LSTM: ``states()["h"][k, t]``
-        is layer k's h_t (for the top layer, y[t] before the zeroing past a sequence's end).
-        """
-        return _introspect.layer_states(self)
-
-    def gate_values(self) -> list[dict[str, Array]]:
-        """Per layer, each gate's activations of the last forward, after the nonlinearity.
-
-        ``[{"i", "f", "g", "o": (T, N, H)}]`` for an LSTM, ``[{"r", "z", "n": ...}]`` for a
-        GRU (ValueError for an RNN, which has none); fresh arrays.
-        """
-        return _introspect.layer_gate_values(self)
-
-    def state_grads(self) -> dict[str, Array]:
-        """The state gradients of the last ``backward(..., keep_state_grads=True)``.
-
-        ``{"h": (L, T, N, H)}`` (and ``"c"`` for an LSTM): ``[k, t]`` is all the gradient
-        that reaches layer k's h_t (c_t) from outside step t, from y_t and from step t+1;
-        for h that is dL/dh_t, for c it is dL/dc_t holding h_t fixed (the dc_t that
-        ``reference.lstm_step_backward`` takes; the path through h_t = o tanh(c_t) is
-        added inside the step). Fresh arrays.
-        """
-        return _introspect.layer_state_grads(self)
 
     def _extra_weight_grads(self, k: int, dG: Array) -> None:
         """Cell-specific parameters beyond the four PyTorch ones (LSTM peepholes)."""
