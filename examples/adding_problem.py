@@ -18,13 +18,19 @@ the mean squared error (written here, forward and backward by hand) is the loss:
 
 Always answering 1 scores MSE = Var(u_a + u_b) = 2/12 = 0.167. To beat it the gradient
 must carry the first marked value back over about T/2 steps: LSTM and GRU manage it, the
-vanilla RNN's gradient vanishes and it stays near 0.167 as T grows. Training data are
-drawn fresh at every step; the test set is a fixed held-out batch. Ends with one JSON
-line: the test MSE per (cell, T) and the baseline::
+vanilla RNN's gradient vanishes and it stays near 0.167 as T grows. The LSTM's forget-gate
+bias starts at 1 (Gers et al. 2000; ``--forget-bias 0`` for PyTorch's init): its memory
+starts open, which shortens the plateau at 0.167. Training data are drawn fresh at every
+step (Adam, gradient norm clipped at 1); the test set is a fixed held-out batch. Ends with
+one JSON line: the test MSE per (cell, T) and the baseline::
 
     python examples/adding_problem.py --quick       # LSTM at T = 20, under a minute
     python examples/adding_problem.py               # RNN, LSTM, GRU at T = 50, 100, 200
     python examples/adding_problem.py --cells lstm --lengths 100   # one cell of the grid
+
+Measured on this code (seed 0, full setting, one cell at a time on a shared 2-core
+machine): LSTM at T = 100, test MSE 0.0001 (72 s of CPU); vanilla RNN at T = 200, 0.1671
+(32 s of CPU). The rest of the grid has not been run yet.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def corpus_bytes(draw, alphabet=None, giant=100_000):
         return draw(st.sampled_from([b"\n", b"\r\n"])) * draw(st.integers(1, 300))
     if kind == "giant":  # one line, no newline
         return draw(st.sampled_from([b"a", b"ab ", "é".encode()])) * giant
-    text = draw(st.text(alphabet or st.characters(exclude_categories=("Cs",)), max_size=400))
+    chars = alphabet if alphabet is not None else st.characters(exclude_categories=("Cs",))
+    text = draw(st.text(chars, max_size=400))
     data = bytearray(text.encode("utf-8"))
     for _ in range(draw(st.integers(0, 3))):
         at = draw(st.integers(0, len(data)))
