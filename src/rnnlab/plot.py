@@ -44,12 +44,15 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[Any], list[Any]]
 
 def plot_health(ax: Any, rows: list[dict[str, Any]]) -> None:
     """Gradient norms (log scale) on ``ax``, the fraction of steps clipped on a twin axis."""
+    positive = False
     for key, label in (("grad_norm", "pre-clip norm at the eval step"),
                        ("grad_norm_mean", "mean pre-clip norm since last eval")):
         x, y = _series(rows, key)
         if x:
             ax.plot(x, y, marker=".", label=label)
-    ax.set_yscale("log")
+            positive = positive or any(v > 0 for v in y)
+    if positive:  # a log axis needs a positive value (a run of zero gradients has none)
+        ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("gradient L2 norm")
     ax.grid(alpha=0.3, which="both")

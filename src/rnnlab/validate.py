@@ -285,6 +285,7 @@ PROGRESS_RULES: dict[str, Callable[[Any], str | None]] = {
     "best_val": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool)
     and not math.isnan(v) else "a number or Infinity (before the first evaluation)",
 }
+OPTIONAL_PROGRESS_RULES = {"grad_norm_sum": _num(0, False), "clipped_count": NONNEG}  # newer
 
 
 def check_training_state(ckpt: Checkpoint, model: LanguageModel, optimizer: Any,
@@ -300,7 +301,9 @@ def check_training_state(ckpt: Checkpoint, model: LanguageModel, optimizer: Any,
             raise CheckpointError(f"{where}.{key} is missing: {_ADVICE}")
     _check_fields(meta["progress"], PROGRESS_RULES, f"{where}.progress", CheckpointError,
                   required=True)
-    extra = sorted(set(meta["progress"]) - set(PROGRESS_RULES))
+    _check_fields(meta["progress"], OPTIONAL_PROGRESS_RULES, f"{where}.progress",
+                  CheckpointError, required=False)
+    extra = sorted(set(meta["progress"]) - set(PROGRESS_RULES) - set(OPTIONAL_PROGRESS_RULES))
     if extra:
         raise CheckpointError(f"{where}.progress has unknown key {extra[0]!r}: {_ADVICE}")
     if meta["progress"]["batch"] >= n_batches:

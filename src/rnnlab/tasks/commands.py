@@ -21,7 +21,7 @@ from rnnlab.data import read_text
 from rnnlab.errors import CheckpointError, DataError, RunFolderError, UsageError
 from rnnlab.metrics import json_line
 from rnnlab.tasks.base import input_lines
-from rnnlab.tasks.flags import check_flags
+from rnnlab.tasks.flags import TASKS, check_flags
 from rnnlab.tasks.run import TASK_TYPES, Task, TaskRun
 from rnnlab.tasks.train import train_task
 
@@ -31,9 +31,13 @@ def run_task(directory: str | Path) -> str:
     path = Path(directory) / "config.json"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        return str(record.get("config", {}).get("task", "lm"))
+        task = record.get("config", {}).get("task", "lm")
     except (OSError, ValueError, AttributeError):
         return "lm"  # rnnlab.run reports a missing or damaged run folder
+    if task not in TASKS:
+        raise RunFolderError(f"{path} field config.task: expected one of {', '.join(TASKS)}, "
+                             f"got {task!r}: repair it, or retrain with --force")
+    return str(task)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
