@@ -116,17 +116,18 @@ def test_fuzzed_checkpoint_npz(trained, data, command):
     check()
 
 
-def test_fuzzed_config_json(trained, data):
+@pytest.mark.parametrize("command", COMMANDS)
+def test_fuzzed_config_json(trained, data, command):
     template = _template(trained, "config.json")
 
-    @settings(max_examples=examples(25))
+    @settings(max_examples=examples_for(command, 25))
     @given(json_mutation(template))
     def check(mutation):
         def change(run):
             record = json.loads((run / "config.json").read_text(encoding="utf-8"))
             apply_json_mutation(record, mutation)
             write_json(run / "config.json", record)
-        _check(trained, data, "train --resume", change)
+        _check(trained, data, command, change)
 
     check()
 
