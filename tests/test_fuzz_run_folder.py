@@ -237,3 +237,20 @@ def test_what_the_long_run_found(trained, data, command, path):
             apply_json_mutation(record, (path, "delete", None))
             write_json(run / f"{name}.json", record)
     _check(trained, data, command, change)
+
+
+@pytest.mark.parametrize("mutation", [
+    (("meta", "sample_rng"), "replace", None),
+    (("meta", "sample_rng", "state"), "delete", None),
+    (("meta", "sample_rng", "state", "inc"), "replace", None),
+    (("meta", "sample_rng", "has_uint32"), "delete", None),
+    (("meta", "sample_rng", "bit_generator"), "delete", None)])
+def test_a_broken_sample_rng_is_refused_on_resume(trained, data, mutation):
+    """The long profile found these: each was a TypeError/KeyError/ValueError traceback."""
+    def change(run):
+        for name in ("last", "best"):
+            record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
+            apply_json_mutation(record, mutation)
+            write_json(run / f"{name}.json", record)
+    code, _, err = _check(trained, data, "train --resume", change)
+    assert code == 2 and "meta.sample_rng" in err and "last.json" in err, err

@@ -311,6 +311,8 @@ def check_training_state(ckpt: Checkpoint, model: LanguageModel, optimizer: Any,
                               f"{n_batches}), got {meta['progress']['batch']}: {_ADVICE}")
     _check_schedule(meta["schedule"], f"{where}.schedule")
     _check_rng(meta["rng"], f"{where}.rng")
+    if "sample_rng" in meta:  # absent in runs saved before samples were recorded
+        _check_rng(meta["sample_rng"], f"{where}.sample_rng")
     _check_optimizer(ckpt, optimizer, f"{where}.optimizer")
     state = model.init_state(batch_size)
     parts = state if isinstance(state, tuple) else (state,)
