@@ -244,6 +244,7 @@ def test_what_the_long_run_found(trained, data, command, path):
     (("meta", "sample_rng", "state"), "delete", None),
     (("meta", "sample_rng", "state", "inc"), "replace", None),
     (("meta", "sample_rng", "has_uint32"), "delete", None),
+    (("meta", "sample_rng", "uinteger"), "replace", None),
     (("meta", "sample_rng", "bit_generator"), "delete", None)])
 def test_a_broken_sample_rng_is_refused_on_resume(trained, data, mutation):
     """The long profile found these: each was a TypeError/KeyError/ValueError traceback."""
@@ -254,3 +255,14 @@ def test_a_broken_sample_rng_is_refused_on_resume(trained, data, mutation):
             write_json(run / f"{name}.json", record)
     code, _, err = _check(trained, data, "train --resume", change)
     assert code == 2 and "meta.sample_rng" in err and "last.json" in err, err
+
+
+@pytest.mark.parametrize("value", [None, -1, "200", 1.5])
+def test_a_bad_sample_length_in_config_json_is_refused_on_resume(trained, data, value):
+    """The long profile found this: config.sample_length null was a TypeError in training."""
+    def change(run):
+        record = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        record["config"]["sample_length"] = value
+        write_json(run / "config.json", record)
+    code, _, err = _check(trained, data, "train --resume", change)
+    assert code == 2 and "sample_length" in err, err

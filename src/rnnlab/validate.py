@@ -108,7 +108,7 @@ CONFIG_RULES: dict[str, Callable[[Any], str | None]] = {
     "task": _one_of(("lm", "classify", "tag", "seq2seq")), "val_fraction": _num(0, True, 1),
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
-    "peeky": _bool,
+    "peeky": _bool, "sample_length": NONNEG,
 }
 MODEL_RULES: dict[str, Callable[[Any], str | None]] = {
     "vocab_size": POS, "cell": _one_of(CELLS), "embed_size": POS, "hidden_size": POS,
