@@ -8,6 +8,7 @@ contract of every command: exit 0 or 2, no traceback, on 2 one line naming the f
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import io
@@ -33,13 +34,31 @@ COMMANDS = {
                                          "--no-progress", "--no-sample"],
     "sample": lambda run, data: ["sample", "--checkpoint", str(run), "--length", "20"],
     "eval": lambda run, data: ["eval", "--checkpoint", str(run), "--data", str(data)],
+    # --out outside the run folder; report writes report.html into it (refused: none there)
+    "inspect gradients": lambda run, data: ["inspect", "gradients", "--checkpoint", str(run),
+                                            "--steps", "8", "--windows", "2",
+                                            "--out", str(run.parent / "g.png"), "--json"],
+    "inspect gates": lambda run, data: ["inspect", "gates", "--checkpoint", str(run), "--text",
+                                        str(data), "--max-tokens", "200",
+                                        "--out", str(run.parent / "gates.png")],
+    "inspect activations": lambda run, data: ["inspect", "activations", "--checkpoint",
+                                              str(run), "--text", str(data), "--max-tokens",
+                                              "100", "--out", str(run.parent / "a.html")],
+    "report": lambda run, data: ["report", str(run), "--steps", "8", "--windows", "2"],
 }
+# The commands that plot cost about a second a run: a sixth of the examples each.
+PLOTTING = ("inspect gradients", "inspect gates", "inspect activations", "report")
 
 
 def examples(n: int) -> int:
     """``n`` examples under the ``ci`` profile (25 by default), proportionally more under
     ``long`` (tests/conftest.py)."""
     return max(1, n * settings.default.max_examples // 25)
+
+
+def examples_for(command: str, n: int) -> int:
+    """``examples(n)``, or a sixth of it for a command in ``PLOTTING``."""
+    return examples(max(1, n // 6) if command in PLOTTING else n)
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -193,3 +212,31 @@ def apply_npz_mutation(run: Path, name: str, m: dict[str, Any]) -> None:
     with open(npz, "wb") as f:
         np.savez(f, **arrays)
     restamp(run, name)
+
+
+# --------------------------------------------------------------- data-file bytes
+BAD = [b"\xff", b"\xc3", b"\x00", codecs.BOM_UTF8, b"\r\n", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+       b"\r", b"\t", b"\x85", b"\xe2\x80\xa8"]
+
+
+@st.composite
+def corpus_bytes(draw: Any, alphabet: Any = None, giant: int = 100_000) -> bytes:
+    """Text with bad bytes spliced in at any offset, maybe a BOM, maybe CRLF; or raw bytes."""
+    kind = draw(st.sampled_from(["text", "text", "text", "random", "newlines", "giant"]))
+    if kind == "random":
+        return draw(st.binary(max_size=600))
+    if kind == "newlines":
+        return draw(st.sampled_from([b"\n", b"\r\n"])) * draw(st.integers(1, 300))
+    if kind == "giant":  # one line, no newline
+        return draw(st.sampled_from([b"a", b"ab ", "é".encode()])) * giant
+    chars = alphabet if alphabet is not None else st.characters(exclude_categories=("Cs",))
+    text = draw(st.text(chars, max_size=400))
+    data = bytearray(text.encode("utf-8"))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(data)))
+        data[at:at] = draw(st.sampled_from(BAD))
+    if draw(st.booleans()):
+        data = bytearray(bytes(data).replace(b"\n", b"\r\n"))
+    if draw(st.booleans()):
+        data[0:0] = codecs.BOM_UTF8
+    return bytes(data)

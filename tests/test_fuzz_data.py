@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fuzz_helpers import TINY, assert_clean, cli, examples
+from fuzz_helpers import BAD, TINY, assert_clean, cli, corpus_bytes, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,32 +25,6 @@ from rnnlab.data import (
     read_text,
 )
 from rnnlab.run import bundled_corpus
-
-BAD = [b"\xff", b"\xc3", b"\x00", codecs.BOM_UTF8, b"\r\n", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
-       b"\r", b"\t", b"\x85", b"\xe2\x80\xa8"]
-
-
-@st.composite
-def corpus_bytes(draw, alphabet=None, giant=100_000):
-    """Text with bad bytes spliced in at any offset, maybe a BOM, maybe CRLF; or raw bytes."""
-    kind = draw(st.sampled_from(["text", "text", "text", "random", "newlines", "giant"]))
-    if kind == "random":
-        return draw(st.binary(max_size=600))
-    if kind == "newlines":
-        return draw(st.sampled_from([b"\n", b"\r\n"])) * draw(st.integers(1, 300))
-    if kind == "giant":  # one line, no newline
-        return draw(st.sampled_from([b"a", b"ab ", "é".encode()])) * giant
-    chars = alphabet if alphabet is not None else st.characters(exclude_categories=("Cs",))
-    text = draw(st.text(chars, max_size=400))
-    data = bytearray(text.encode("utf-8"))
-    for _ in range(draw(st.integers(0, 3))):
-        at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.sampled_from(BAD))
-    if draw(st.booleans()):
-        data = bytearray(bytes(data).replace(b"\n", b"\r\n"))
-    if draw(st.booleans()):
-        data[0:0] = codecs.BOM_UTF8
-    return bytes(data)
 
 
 def _write(folder, name, data):

@@ -5,6 +5,7 @@ A tiny run is trained once per module and copied per example; one file is then c
 loader's deeper checks are what is tested. A refused command leaves the folder as it was.
 """
 
+import html
 import json
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from fuzz_helpers import (
     assert_clean,
     cli,
     examples,
+    examples_for,
     folder_hash,
     json_mutation,
     npz_mutation,
@@ -53,8 +55,9 @@ def trained(data, tmp_path_factory):
     return out
 
 
-def _check(trained, data, command, change):
-    """Copy the run, ``change(run)``, run ``command``: clean exit; refused -> unchanged."""
+def _check(trained, data, command, change, then=lambda run: None):
+    """Copy the run, ``change(run)``, run ``command``: clean exit; refused -> unchanged;
+    then ``then(run)`` before the copy goes."""
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         shutil.copytree(trained, run)
@@ -64,6 +67,7 @@ def _check(trained, data, command, change):
         assert_clean(result, str(run), str(data))
         if result[0] == 2:
             assert folder_hash(run) == before, result[2]
+        then(run)
         return result
 
 
@@ -80,7 +84,7 @@ def _template(trained, name):
 def test_fuzzed_checkpoint_json(trained, data, command):
     template = _template(trained, "last.json")
 
-    @settings(max_examples=examples(20))
+    @settings(max_examples=examples_for(command, 20))
     @given(json_mutation(template))
     def check(mutation):
         def change(run):
@@ -101,7 +105,7 @@ def test_fuzzed_checkpoint_npz(trained, data, command):
     with np.load(trained / "last.npz") as f:
         names = sorted(f.files)
 
-    @settings(max_examples=examples(20))
+    @settings(max_examples=examples_for(command, 20))
     @given(npz_mutation(names))
     def check(mutation):
         def change(run):
@@ -112,17 +116,18 @@ def test_fuzzed_checkpoint_npz(trained, data, command):
     check()
 
 
-def test_fuzzed_config_json(trained, data):
+@pytest.mark.parametrize("command", COMMANDS)
+def test_fuzzed_config_json(trained, data, command):
     template = _template(trained, "config.json")
 
-    @settings(max_examples=examples(25))
+    @settings(max_examples=examples_for(command, 25))
     @given(json_mutation(template))
     def check(mutation):
         def change(run):
             record = json.loads((run / "config.json").read_text(encoding="utf-8"))
             apply_json_mutation(record, mutation)
             write_json(run / "config.json", record)
-        _check(trained, data, "train --resume", change)
+        _check(trained, data, command, change)
 
     check()
 
@@ -147,7 +152,12 @@ def test_a_non_finite_model_is_refused_naming_the_array(trained, data, command, 
             arrays["model/decoder.bias"][0] = value
             np.savez(run / f"{name}.npz", **arrays)
             restamp(run, name)
-    code, _, err = _check(trained, data, command, change)
+    page = []
+    code, _, err = _check(trained, data, command, change, lambda run: page.extend(
+        p.read_text(encoding="utf-8") for p in run.glob("report.html")))
+    if command == "report":  # a page about a broken run still helps: the reason is on it
+        assert code == 0 and len(page) == 1, err
+        code, err = 2, html.unescape(page[0].split("Not available: ")[-1].split("</p>")[0])
     assert code == 2 and "'model/decoder.bias'" in err and "NaN or infinity" in err, err
 
 
@@ -227,3 +237,32 @@ def test_what_the_long_run_found(trained, data, command, path):
             apply_json_mutation(record, (path, "delete", None))
             write_json(run / f"{name}.json", record)
     _check(trained, data, command, change)
+
+
+@pytest.mark.parametrize("mutation", [
+    (("meta", "sample_rng"), "replace", None),
+    (("meta", "sample_rng", "state"), "delete", None),
+    (("meta", "sample_rng", "state", "inc"), "replace", None),
+    (("meta", "sample_rng", "has_uint32"), "delete", None),
+    (("meta", "sample_rng", "uinteger"), "replace", None),
+    (("meta", "sample_rng", "bit_generator"), "delete", None)])
+def test_a_broken_sample_rng_is_refused_on_resume(trained, data, mutation):
+    """The long profile found these: each was a TypeError/KeyError/ValueError traceback."""
+    def change(run):
+        for name in ("last", "best"):
+            record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
+            apply_json_mutation(record, mutation)
+            write_json(run / f"{name}.json", record)
+    code, _, err = _check(trained, data, "train --resume", change)
+    assert code == 2 and "meta.sample_rng" in err and "last.json" in err, err
+
+
+@pytest.mark.parametrize("value", [None, -1, "200", 1.5])
+def test_a_bad_sample_length_in_config_json_is_refused_on_resume(trained, data, value):
+    """The long profile found this: config.sample_length null was a TypeError in training."""
+    def change(run):
+        record = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        record["config"]["sample_length"] = value
+        write_json(run / "config.json", record)
+    code, _, err = _check(trained, data, "train --resume", change)
+    assert code == 2 and "sample_length" in err, err

@@ -108,7 +108,7 @@ CONFIG_RULES: dict[str, Callable[[Any], str | None]] = {
     "task": _one_of(("lm", "classify", "tag", "seq2seq")), "val_fraction": _num(0, True, 1),
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
-    "peeky": _bool,
+    "peeky": _bool, "sample_length": NONNEG,
 }
 MODEL_RULES: dict[str, Callable[[Any], str | None]] = {
     "vocab_size": POS, "cell": _one_of(CELLS), "embed_size": POS, "hidden_size": POS,
@@ -311,6 +311,8 @@ def check_training_state(ckpt: Checkpoint, model: LanguageModel, optimizer: Any,
                               f"{n_batches}), got {meta['progress']['batch']}: {_ADVICE}")
     _check_schedule(meta["schedule"], f"{where}.schedule")
     _check_rng(meta["rng"], f"{where}.rng")
+    if "sample_rng" in meta:  # absent in runs saved before samples were recorded
+        _check_rng(meta["sample_rng"], f"{where}.sample_rng")
     _check_optimizer(ckpt, optimizer, f"{where}.optimizer")
     state = model.init_state(batch_size)
     parts = state if isinstance(state, tuple) else (state,)
