@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -38,21 +39,28 @@ def threads(n: int | None) -> Any:
     return threadpool_limits(limits=n)
 
 
+def resume_run(open_run: Callable[[str], Any], directory: str, given: dict[str, Any]) -> Any:
+    """The run in ``directory`` opened by ``open_run`` (Run.resume, TaskRun.resume), with the
+    flags that may change on resume (RESUMABLE) applied; any other given flag is an error."""
+    fixed = sorted(set(given) - set(RESUMABLE))
+    if fixed:
+        raise UsageError(f"{flag(fixed[0])} cannot change when resuming (only "
+                         f"{', '.join(map(flag, RESUMABLE))} can): "
+                         "drop it, or start a new run with --out")
+    run = open_run(directory)
+    for k in RESUMABLE:
+        if k in given:
+            setattr(run.config, k, given[k])
+    run.trim_metrics()
+    print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
+          f"step {run.progress.step}", file=sys.stderr)
+    return run
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in TrainConfig.flags() if getattr(args, k) is not None}
     if args.resume:
-        fixed = sorted(set(given) - set(RESUMABLE))
-        if fixed:
-            raise UsageError(f"{flag(fixed[0])} cannot change when resuming (only "
-                             f"{', '.join(map(flag, RESUMABLE))} can): "
-                             "drop it, or start a new run with --out")
-        run = Run.resume(args.resume)
-        for k in RESUMABLE:
-            if k in given:
-                setattr(run.config, k, given[k])
-        run.trim_metrics()
-        print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
-              f"step {run.progress.step}", file=sys.stderr)
+        run = resume_run(Run.resume, args.resume, given)
     else:
         cfg = TrainConfig(**given)
         cfg.check()

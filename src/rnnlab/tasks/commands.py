@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab import checkpoint, commands
-from rnnlab.config import RESUMABLE, TrainConfig, flag
+from rnnlab.config import TrainConfig
 from rnnlab.data import read_text
 from rnnlab.errors import CheckpointError, DataError, RunFolderError, UsageError
 from rnnlab.metrics import json_line
@@ -47,18 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if task == "lm":
         return commands.cmd_train(args)
     if args.resume:
-        fixed = sorted(set(given) - set(RESUMABLE))
-        if fixed:
-            raise UsageError(f"{flag(fixed[0])} cannot change when resuming (only "
-                             f"{', '.join(map(flag, RESUMABLE))} can): "
-                             "drop it, or start a new run with --out")
-        run = TaskRun.resume(args.resume)
-        for k in RESUMABLE:
-            if k in given:
-                setattr(run.config, k, given[k])
-        run.trim_metrics()
-        print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
-              f"step {run.progress.step}", file=sys.stderr)
+        run = commands.resume_run(TaskRun.resume, args.resume, given)
     else:
         if task == "tag" and "level" not in given:
             given["level"] = "word"  # CoNLL tokens are words
