@@ -53,6 +53,19 @@ def test_sample_is_reproducible_and_streams(trained):
     assert len(a.stdout) >= 50
 
 
+def test_byte_level_on_a_file_of_one_two_byte_character(tmp_path):
+    """100,000 "é" and no newline: trains, samples "é" whole (fuzz-found: the default prime was
+    a lone byte decoded to U+FFFD, which the vocabulary cannot encode)."""
+    data = tmp_path / "e.txt"
+    data.write_text("é" * 100_000, encoding="utf-8")
+    r = rnnlab("train", "--level", "byte", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--max-steps", "40", *TINY[:-3], "--eval-every", "20", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "é" in r.stdout.split("sample:")[1]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert any("é" in row.get("sample", "") for row in rows)
+
+
 def test_sample_options(trained):
     r = rnnlab("sample", "--checkpoint", str(trained), "--length", "80", "--prime", "ROMEO:",
                "--top-k", "3", "--top-p", "0.9", "--temperature", "0.7", "--skip", "e")

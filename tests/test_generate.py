@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnlab.generate import draw, next_probs, sample
+from rnnlab.data import Vocab
+from rnnlab.generate import decoded_pieces, default_prime_ids, draw, next_probs, sample
 from rnnlab.models import LanguageModel
 
 V = 12
@@ -223,3 +224,22 @@ def test_sampling_builds_the_input_table_once(monkeypatch):
     got = list(sample(m, [1, 2], 20, greedy=True, rng=np.random.default_rng(0)))
     assert len(calls) == 1
     assert got == manual_greedy(m, [1, 2], 20)
+
+
+def test_byte_prime_and_pieces_need_no_whole_character():
+    """A byte vocabulary of "é" only (0xc3, 0xa9; no newline): the default prime is an id, not
+    text (text would be U+FFFD, whose bytes the vocabulary lacks), and a character split over
+    two sampled bytes is printed whole, once."""
+    vocab = Vocab.build("é" * 10, "byte")
+    assert default_prime_ids(vocab) == [0]
+    c3, a9 = vocab.tokens.index("\xc3"), vocab.tokens.index("\xa9")
+    assert "".join(decoded_pieces(vocab, [c3, a9, c3, a9])) == "éé"
+    assert list(decoded_pieces(vocab, [c3, a9])) == ["", "é", ""]
+    assert "".join(decoded_pieces(vocab, [a9, c3])) == "\ufffd\ufffd"  # as Vocab.decode
+
+
+@pytest.mark.parametrize("level,text,first", [("char", "ab\nab", "\n"), ("char", "ab", "a"),
+                                               ("word", "a b\nb a", "\n")])
+def test_default_prime_is_a_newline_or_the_first_token(level, text, first):
+    vocab = Vocab.build(text, level)
+    assert vocab.decode(default_prime_ids(vocab)) == first

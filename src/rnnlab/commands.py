@@ -8,6 +8,7 @@ the command line prints as one line with exit status 2. This module never import
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from rnnlab.config import RESUMABLE, TrainConfig, flag
 from rnnlab.data import Vocab, encode_file, read_text
 from rnnlab.errors import CheckpointError, DataError, RunFolderError, UsageError
 from rnnlab.evaluation import evaluate_loss
-from rnnlab.generate import default_prime, sample
+from rnnlab.generate import decoded_pieces, default_prime_ids, sample
 from rnnlab.gradcheck_suite import cases
 from rnnlab.metrics import describe_perplexity, json_line, perplexity
 from rnnlab.models import LanguageModel
@@ -78,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{extra})")
     if not args.no_sample:
         print("sample:")
-        _stream(run.model, run.vocab, default_prime(run.vocab), 400, {}, np.random.default_rng(0))
+        _stream(run.model, run.vocab, None, 400, {}, np.random.default_rng(0))
     return 0
 
 
@@ -95,14 +96,20 @@ def load_trained(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
     return ckpt.model, ckpt.vocab, {**ckpt.meta, "config": ckpt.config.to_json()}
 
 
-def _stream(model: LanguageModel, vocab: Vocab, prime: str, length: int,
+def _stream(model: LanguageModel, vocab: Vocab, prime: str | None, length: int,
             options: dict[str, Any], rng: np.random.Generator) -> None:
-    prime_ids = [int(i) for i in vocab.encode(prime)]
+    """Print the prime and ``length`` sampled tokens as they come. Without a prime the sample
+    starts from :func:`default_prime_ids`, decoded with the sample (a lone byte may be the
+    start of a character)."""
+    prime_ids = (default_prime_ids(vocab) if prime is None
+                 else [int(i) for i in vocab.encode(prime)])
     sep = " " if vocab.level == "word" else ""
     out = sys.stdout
-    out.write(prime)
-    for i in sample(model, prime_ids, length, rng=rng, **options):
-        text = vocab.decode([i])
+    sampled = sample(model, prime_ids, length, rng=rng, **options)
+    if prime is not None:
+        out.write(prime)
+    pieces = sampled if prime is not None else itertools.chain(prime_ids, sampled)
+    for text in decoded_pieces(vocab, pieces):
         out.write(text if vocab.level != "word" or text == "\n" else sep + text)
         out.flush()
     out.write("\n")
@@ -116,13 +123,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     stop = ids_of([args.stop]) if args.stop is not None else [None]
     skip = ids_of(args.skip)
-    prime = args.prime if args.prime is not None else default_prime(vocab)
-    if len(stop) != 1 or not ids_of([prime]) or len(set(skip)) >= len(vocab):
+    no_prime = args.prime is not None and not ids_of([args.prime])
+    if len(stop) != 1 or no_prime or len(set(skip)) >= len(vocab):
         raise UsageError("--prime must hold at least one token, --stop exactly one, and "
                          "--skip must leave some token: change them")
     options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
                "greedy": args.greedy, "skip_ids": skip, "stop_id": stop[0]}
-    _stream(model, vocab, prime, args.length, options, np.random.default_rng(args.seed))
+    _stream(model, vocab, args.prime, args.length, options, np.random.default_rng(args.seed))
     return 0
 
 

@@ -15,6 +15,7 @@ and one token is drawn from p by inverting its cumulative sum with one uniform n
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -162,17 +163,33 @@ def draw(probs: Array, rng: np.random.Generator) -> int:
     return v if v < cdf.size else int(np.argmax(cdf))  # u * total rounded up to total
 
 
-def default_prime(vocab: Vocab) -> str:
-    """The text a sample starts from when none is given: a newline (word level: ``<eos>``)."""
+def default_prime_ids(vocab: Vocab) -> list[int]:
+    """The ids a sample starts from when no prime is given: a newline (word level: ``<eos>``),
+    else the vocabulary's first token. Ids, not text: a byte vocabulary's token need not be a
+    whole character (a file of "é" has the bytes 0xc3 and 0xa9 and no newline)."""
     if vocab.level == "word":
-        return vocab.tokens[vocab.eos_id] if vocab.eos_id is not None else vocab.tokens[0]
-    return "\n" if "\n" in vocab.tokens else vocab.decode([0])
+        return [vocab.eos_id if vocab.eos_id is not None else 0]
+    return [vocab.tokens.index("\n")] if "\n" in vocab.tokens else [0]
+
+
+def decoded_pieces(vocab: Vocab, ids: Iterable[int]) -> Iterator[str]:
+    """The text of each id as it comes; a byte vocabulary's ids go through an incremental UTF-8
+    decoder, so that a character split over several bytes is printed whole once complete
+    (an invalid sequence becomes U+FFFD, as :meth:`Vocab.decode` does)."""
+    if vocab.level != "byte":
+        yield from (vocab.decode([i]) for i in ids)
+        return
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for i in ids:
+        yield utf8.decode(vocab.tokens[i].encode("latin-1"))  # byte b is the token chr(b)
+    yield utf8.decode(b"", final=True)
 
 
 def sample_text(model: LanguageModel, vocab: Vocab, length: int, rng: np.random.Generator,
                 prime: str | None = None) -> str:
-    """``length`` sampled tokens after ``prime`` (default :func:`default_prime`) as text,
+    """``length`` sampled tokens after ``prime`` (default :func:`default_prime_ids`) as text,
     word-level tokens joined by spaces (the prime is not included)."""
-    prime_ids = [int(i) for i in vocab.encode(default_prime(vocab) if prime is None else prime)]
-    pieces = [vocab.decode([i]) for i in sample(model, prime_ids, length, rng=rng)]
+    prime_ids = (default_prime_ids(vocab) if prime is None
+                 else [int(i) for i in vocab.encode(prime)])
+    pieces = decoded_pieces(vocab, sample(model, prime_ids, length, rng=rng))
     return " ".join(pieces) if vocab.level == "word" else "".join(pieces)
