@@ -4,7 +4,10 @@ DLFS2 ch. 8's task, with the dates generated here (datetime, days 1900-01-01..20
 in ten human formats. Every format names the month in words and writes the year with four
 digits, so each input has exactly one reading (no 09/27 vs 27/09, no '94). Trains an LSTM
 encoder-decoder with (dot) attention, scores held-out exact match and saves the attention
-heatmap of one held-out date as a PNG. Ends with one JSON line of metrics.
+heatmap of one held-out date as a PNG. The training pairs are written as the seq2seq task's
+TSV (``--out``) and the example prints (its JSON line carries as ``"cli"``) the
+``rnnlab train --task seq2seq`` command that trains the same model on that file. Ends with
+one JSON line of metrics.
 
     python examples/dates.py --quick         # under a minute
     python examples/dates.py                 # the full setting: 1,000 held-out dates
@@ -20,7 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from seq2seq_common import Codec, exact_match, fit, pad, report
+from seq2seq_common import Codec, exact_match, fit, pad, report, write_pairs
+from task_loop import cli_command, show_command
 from threadpoolctl import threadpool_limits
 
 from rnnlab.models import Seq2Seq
@@ -89,6 +93,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (1: fastest for these small matrices)")
+    parser.add_argument("--out", default="dates.tsv", help="where the TSV data file is written")
     parser.add_argument("--heatmap", type=Path, default=Path("dates_attention.png"))
     args = parser.parse_args()
     with threadpool_limits(args.threads):
@@ -102,6 +107,11 @@ def run(args: argparse.Namespace) -> None:
     codec = Codec(SRC_CHARS, "-0123456789")
     train = make_data(s["train"], rng)
     test = make_data(s["test"], rng, exclude={d for _, _, d in train})
+    write_pairs(args.out, [(h, iso) for h, iso, _ in train])
+    cli = cli_command("seq2seq", args.out, level="char", cell="lstm", layers=1, embed=16,
+                      hidden=s["hidden"], attention="dot", batch_size=s["batch"], lr=s["lr"],
+                      epochs=s["epochs"], time_budget=3600, seed=args.seed, out="runs/dates")
+    show_command(cli)
     model = Seq2Seq(codec.src_vocab, codec.tgt_vocab, cell="lstm", embed_size=16,
                     hidden_size=s["hidden"], attention="dot", rng=rng)
     losses = fit(model, codec, [codec.source(h) for h, _, _ in train],
@@ -113,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
     save_heatmap(model, codec, test[0][0], args.heatmap)
     report({"setting": "quick" if args.quick else "full", "train": len(train),
             "test": len(test), "exact_match": round(acc, 4), "final_loss": round(losses[-1], 4),
-            "heatmap": str(args.heatmap), "errors": wrong[:5]}, started)
+            "heatmap": str(args.heatmap), "errors": wrong[:5], "cli": cli}, started)
 
 
 if __name__ == "__main__":

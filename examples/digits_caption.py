@@ -38,7 +38,7 @@ from rnnlab.optim import Adam, clip_grad_norm
 
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 LETTERS = "".join(sorted(set("".join(NAMES))))
-FULL = {"hidden": 128, "epochs": 40, "batch": 32, "lr": 5e-3}
+FULL = {"hidden": 256, "epochs": 40, "batch": 32, "lr": 5e-3}
 QUICK = {"hidden": 64, "epochs": 8, "batch": 32, "lr": 1e-2}
 
 

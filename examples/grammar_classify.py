@@ -11,11 +11,12 @@ ill formed, e.g. ``(3+4`` or ``3+*4``. Telling them apart needs counting bracket
 whole string, not just spotting a local pattern. Duplicates are dropped, then a seeded
 shuffled 80/20 split; the model (char level, LSTM, last-state pooling) never sees the
 held-out expressions. The data is written as the classify task's TSV (``label<TAB>text``)
-and read back with :func:`rnnlab.data.tasks.read_classify`, as the CLI will::
+and read back with :func:`rnnlab.data.tasks.read_classify`, as the CLI does; the example prints
+(and its JSON line carries as ``"cli"``) the ``rnnlab train --task classify`` command that
+trains the same model on that file::
 
     python examples/grammar_classify.py --quick        # under a minute
     python examples/grammar_classify.py                # the full setting (floor 97%)
-    # later, the same file: rnnlab train --task classify --data grammar.tsv --level char
 
 The last line printed is one JSON object of metrics. Measured on this code (seed 0):
 full, 12000 expressions, held-out accuracy 0.9954 (majority 0.514), 246 s of CPU.
@@ -27,7 +28,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from task_loop import emit, fit, predict_classes
+from task_loop import cli_command, emit, fit, predict_classes, show_command
 
 from rnnlab.data.padded import PaddedBatches, shuffled_split
 from rnnlab.data.tasks import Labels, encode_classify, read_classify, task_vocab
@@ -111,6 +112,10 @@ def main() -> None:
     path = Path(a.out)
     path.write_text("".join(f"{lab}\t{txt}\n" for lab, txt in make_data(n, 3, rng)),
                     encoding="utf-8")
+    cli = cli_command("classify", path, level="char", cell="lstm", layers=1, embed=16,
+                      hidden=hidden, dropout=0, batch_size=32, lr=0.005, epochs=epochs,
+                      time_budget=3600, val_fraction=0.2, seed=a.seed, out="runs/grammar")
+    show_command(cli)
     ex = read_classify(path)
     vocab, labels = task_vocab(ex.texts, "char"), Labels.build(ex.labels)
     inputs, y = encode_classify(ex, vocab, labels)
@@ -127,7 +132,7 @@ def main() -> None:
           "test_accuracy": round(accuracy(y[test], pred), 4),
           "test_macro_f1": round(macro_f1(y[test], pred), 4),
           "majority_baseline": round(majority, 4), "train_seconds": round(seconds, 1),
-          "mean_length": round(float(np.mean([len(x) for x in inputs])), 1)})
+          "mean_length": round(float(np.mean([len(x) for x in inputs])), 1), "cli": cli})
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from rnnlab.models import Seq2Seq
 from rnnlab.optim import Adam, clip_grad_norm
+from rnnlab.schedule import Schedule
 
 
 class Codec:
@@ -55,11 +57,16 @@ def train_batch(codec: Codec, sources: list[list[int]], targets: list[list[int]]
 
 
 def fit(model: Seq2Seq, codec: Codec, sources: list[list[int]], targets: list[list[int]], *,
-        epochs: int, batch_size: int, lr: float, rng: np.random.Generator) -> list[float]:
-    """Adam with gradient clipping at norm 5; each epoch's mean training loss."""
+        epochs: int, batch_size: int, lr: float, rng: np.random.Generator,
+        decay_after: int | None = None, lr_decay: float = 0.5) -> list[float]:
+    """Adam with gradient clipping at norm 5; each epoch's mean training loss. With
+    ``decay_after``, the lr is multiplied by ``lr_decay`` after every epoch from that one on
+    (the CLI's ``--schedule zaremba --decay-after K --lr-decay D``)."""
     opt = Adam(model.named_params(), lr=lr)
+    schedule = Schedule("constant" if decay_after is None else "zaremba", opt,
+                        lr_decay=lr_decay, decay_after=decay_after or 0)
     means = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order, losses = rng.permutation(len(sources)), []
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
@@ -70,7 +77,13 @@ def fit(model: Seq2Seq, codec: Codec, sources: list[list[int]], targets: list[li
             clip_grad_norm(model.named_params(), 5.0)
             opt.step()
         means.append(float(np.mean(losses)))
+        schedule.epoch_end(epoch + 1, means[-1])
     return means
+
+
+def write_pairs(path: str | Path, pairs: Sequence[tuple[str, str]]) -> None:
+    """The seq2seq task's TSV (``source<TAB>target`` per line), for the command line."""
+    Path(path).write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
 
 
 def exact_match(model: Seq2Seq, codec: Codec, sources: list[list[int]], answers: list[str],

@@ -7,8 +7,10 @@ Not part of the library (training loops belong to the CLI's training code): a pl
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,26 @@ def predict_tags(model: Any, inputs: Sequence[np.ndarray],
         for n, i in enumerate(b.index):
             out[i] = pred[: b.lengths[n], n]
     return out
+
+
+def cli_command(task: str, data: str | Path, **flags: Any) -> str:
+    """The ``rnnlab train --task`` command that trains this example's model on the data file it
+    wrote: ``flags`` are the CLI's flags by field name (``True``: a switch; None/False: left
+    out). The CLI adds validation, checkpoints, resume and ``predict``/``eval``; the example's
+    own loop is the plain one above, so its numbers are close to the command's, not equal."""
+    parts = ["rnnlab", "train", "--task", task, "--data", str(data)]
+    for field, value in flags.items():
+        name = "--" + field.replace("_", "-")
+        if value is True:
+            parts.append(name)
+        elif value is not None and value is not False:
+            parts += [name, str(value)]
+    return shlex.join(parts)
+
+
+def show_command(command: str) -> None:
+    """Print the equivalent command line (and the JSON line carries it as ``"cli"``)."""
+    print(f"the same task from the command line:\n  {command}", flush=True)
 
 
 def emit(metrics: dict[str, Any]) -> None:

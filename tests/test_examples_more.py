@@ -3,22 +3,11 @@ beats chance clearly."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def run_quick(script: str, *args: str) -> dict:
-    """The example's final JSON line of metrics (it inherits PYTHONPATH)."""
-    result = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick", *args],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+from examples_run import EXAMPLES, run_quick
 
 
 def test_adding_problem_quick():
