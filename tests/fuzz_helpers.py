@@ -14,11 +14,12 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,24 @@ def examples_for(command: str, n: int) -> int:
     return examples(max(1, n // 6) if command in PLOTTING else n)
 
 
+@contextlib.contextmanager
+def _working_folder(path: str) -> Iterator[None]:
+    """``os.chdir(path)`` for the block (contextlib.chdir needs Python 3.11)."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def cli(*argv: str) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit status, stdout, stderr); an escaping exception fails."""
+    """``main(argv)`` in-process: (exit status, stdout, stderr); an escaping exception fails.
+    It runs in an empty temporary folder: a fuzzed relative path (config.json's cache_dir,
+    say) is created there, not in the checkout."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with tempfile.TemporaryDirectory() as cwd, _working_folder(cwd), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(list(argv))
         except SystemExit as e:  # argparse's own exits

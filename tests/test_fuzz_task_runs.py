@@ -79,43 +79,32 @@ def test_the_untouched_task_run_works(files, task, command):
 
 
 @pytest.mark.parametrize("task, command", CASES)
-def test_fuzzed_task_checkpoint_json(files, task, command):
-    template = _template(files, task, "last.json")
-
-    @settings(max_examples=examples(8))
-    @given(json_mutation(template))
-    def check(mutation):
-        _check(files, task, command, lambda run: mutate_checkpoints(run, mutation))
-
-    check()
+@settings(max_examples=examples(8))
+@given(data=st.data())
+def test_fuzzed_task_checkpoint_json(files, task, command, data):
+    mutation = data.draw(json_mutation(_template(files, task, "last.json")))
+    _check(files, task, command, lambda run: mutate_checkpoints(run, mutation))
 
 
 @pytest.mark.parametrize("task, command", CASES)
-def test_fuzzed_task_config_json(files, task, command):
-    template = _template(files, task, "config.json")
-
-    @settings(max_examples=examples(5))
-    @given(json_mutation(template))
-    def check(mutation):
-        _check(files, task, command, lambda run: mutate_config(run, mutation))
-
-    check()
+@settings(max_examples=examples(5))
+@given(data=st.data())
+def test_fuzzed_task_config_json(files, task, command, data):
+    mutation = data.draw(json_mutation(_template(files, task, "config.json")))
+    _check(files, task, command, lambda run: mutate_config(run, mutation))
 
 
 @pytest.mark.parametrize("task, command", CASES)
-def test_fuzzed_task_checkpoint_npz(files, task, command):
+@settings(max_examples=examples(6))
+@given(data=st.data())
+def test_fuzzed_task_checkpoint_npz(files, task, command, data):
     with np.load(files / task / "last.npz") as f:
-        names = sorted(f.files)
+        mutation = data.draw(npz_mutation(sorted(f.files)))
 
-    @settings(max_examples=examples(6))
-    @given(npz_mutation(names))
-    def check(mutation):
-        def change(run):
-            for name in ("last", "best"):
-                apply_npz_mutation(run, name, mutation)
-        _check(files, task, command, change)
-
-    check()
+    def change(run):
+        for name in ("last", "best"):
+            apply_npz_mutation(run, name, mutation)
+    _check(files, task, command, change)
 
 
 @pytest.mark.parametrize("task, command", CASES)
@@ -281,3 +270,13 @@ def test_inspect_with_a_fuzzed_text(lm_run, command, raw):
         assert_clean(cli(*INSPECT[command](run, text, Path(tmp) / "out")), str(text))
         assert folder_hash(run) == before
 
+
+
+@pytest.mark.parametrize("command", ["gradients", "gradients fresh"])
+def test_a_text_too_short_for_the_windows_names_the_file(lm_run, command, tmp_path):
+    """Found by test_inspect_with_a_fuzzed_text: a one-token --text was refused without
+    naming the file."""
+    text = tmp_path / "text.txt"
+    text.write_text("a", encoding="utf-8")
+    code, _, err = cli(*INSPECT[command](lm_run, text, tmp_path / "out"))
+    assert code == 2 and str(text) in err and "too short" in err, err

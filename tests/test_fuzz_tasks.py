@@ -65,3 +65,14 @@ def test_the_valid_files_work(runs, task, tmp_path):
         path.write_text("\n".join(lines_of(task, 8)) + "\n", encoding="utf-8")
         code, out, err = cli(command, "--checkpoint", str(runs[task]), flag, str(path))
         assert code == 0 and out, err
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_what_the_long_run_found(task, tmp_path):
+    """One example (here a line of 'ab ' repeated): the validation split left nothing to
+    train on, and the error did not name the file."""
+    path = tmp_path / f"{task}-train.txt"
+    path.write_text(valid_lines(task, 1)[0] + "\n", encoding="utf-8")
+    code, _, err = train_task(path, tmp_path / "run", "--max-steps", "1")
+    assert code == 2 and str(path) in err and "--val-data" in err, err
+    assert not (tmp_path / "run").exists()

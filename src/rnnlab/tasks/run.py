@@ -23,7 +23,7 @@ from rnnlab import __version__, checkpoint, validate
 from rnnlab.atomic import atomic_write_text
 from rnnlab.config import TrainConfig
 from rnnlab.data import sha256_file, shuffled_split
-from rnnlab.errors import RunFolderError, UsageError
+from rnnlab.errors import DataError, RunFolderError, UsageError
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.run import Progress, Run, check_data_files
 from rnnlab.tasks.base import Encoded
@@ -58,7 +58,11 @@ def load_task_data(cfg: TrainConfig, task: Task | None = None) -> tuple[Task, En
     enc = task.encode(examples)
     if cfg.val_data:
         return task, enc, task.encode(kind.read(cfg.val_data))
-    train, valid = shuffled_split(len(enc), cfg.val_fraction, np.random.default_rng(cfg.seed))
+    try:
+        train, valid = shuffled_split(len(enc), cfg.val_fraction,
+                                      np.random.default_rng(cfg.seed))
+    except DataError as e:  # one example: nothing left to train on
+        raise DataError(f"data file {cfg.data!r}: {e}, or --val-data FILE") from None
     return task, enc.subset(train), enc.subset(valid)
 
 
