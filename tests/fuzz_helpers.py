@@ -14,8 +14,12 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
+import shutil
+import tempfile
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +65,24 @@ def examples_for(command: str, n: int) -> int:
     return examples(max(1, n // 6) if command in PLOTTING else n)
 
 
+@contextlib.contextmanager
+def _working_folder(path: str) -> Iterator[None]:
+    """``os.chdir(path)`` for the block (contextlib.chdir needs Python 3.11)."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def cli(*argv: str) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit status, stdout, stderr); an escaping exception fails."""
+    """``main(argv)`` in-process: (exit status, stdout, stderr); an escaping exception fails.
+    It runs in an empty temporary folder: a fuzzed relative path (config.json's cache_dir,
+    say) is created there, not in the checkout."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with tempfile.TemporaryDirectory() as cwd, _working_folder(cwd), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(list(argv))
         except SystemExit as e:  # argparse's own exits
@@ -143,6 +161,43 @@ def apply_json_mutation(record: Any, mutation: tuple[tuple, str, Any]) -> None:
 def write_json(path: Path, record: Any) -> None:
     """JSON as Python writes it (NaN and Infinity as bare words; a 400-digit int as digits)."""
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def mutate_checkpoints(run: Path, mutation: tuple[tuple, str, Any]) -> None:
+    """``mutation`` applied to last.json and best.json (skipping one that lacks its path)."""
+    for name in ("last", "best"):
+        record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
+        try:
+            apply_json_mutation(record, mutation)
+        except (KeyError, IndexError, TypeError):  # best.json lacks that path
+            continue
+        write_json(run / f"{name}.json", record)
+
+
+def mutate_config(run: Path, mutation: tuple[tuple, str, Any]) -> None:
+    """``mutation`` applied to config.json."""
+    record = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    apply_json_mutation(record, mutation)
+    write_json(run / "config.json", record)
+
+
+def check_mutated_run(template: Path, argv: Callable[[Path], list[str]],
+                      change: Callable[[Path], None], *names: str,
+                      then: Callable[[Path], None] = lambda run: None) -> tuple[int, str, str]:
+    """Copy the run ``template``, ``change(run)``, run ``argv(run)``: a clean exit naming the
+    run or one of ``names`` (assert_clean); refused -> the run unchanged; then ``then(run)``
+    before the copy goes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        shutil.copytree(template, run)
+        change(run)
+        before = folder_hash(run)
+        result = cli(*argv(run))
+        assert_clean(result, str(run), *names)
+        if result[0] == 2:
+            assert folder_hash(run) == before, result[2]
+        then(run)
+        return result
 
 
 def restamp(run: Path, name: str) -> None:

@@ -7,24 +7,22 @@ loader's deeper checks are what is tested. A refused command leaves the folder a
 
 import html
 import json
-import shutil
-import tempfile
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
 from fuzz_helpers import (
     COMMANDS,
     TINY,
-    apply_json_mutation,
     apply_npz_mutation,
     assert_clean,
+    check_mutated_run,
     cli,
     examples,
     examples_for,
-    folder_hash,
     json_mutation,
+    mutate_checkpoints,
+    mutate_config,
     npz_mutation,
     restamp,
     write_json,
@@ -58,17 +56,8 @@ def trained(data, tmp_path_factory):
 def _check(trained, data, command, change, then=lambda run: None):
     """Copy the run, ``change(run)``, run ``command``: clean exit; refused -> unchanged;
     then ``then(run)`` before the copy goes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) / "run"
-        shutil.copytree(trained, run)
-        change(run)
-        before = folder_hash(run)
-        result = cli(*COMMANDS[command](run, data / "eval.txt"))
-        assert_clean(result, str(run), str(data))
-        if result[0] == 2:
-            assert folder_hash(run) == before, result[2]
-        then(run)
-        return result
+    return check_mutated_run(trained, lambda run: COMMANDS[command](run, data / "eval.txt"),
+                             change, str(data), then=then)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -87,15 +76,7 @@ def test_fuzzed_checkpoint_json(trained, data, command):
     @settings(max_examples=examples_for(command, 20))
     @given(json_mutation(template))
     def check(mutation):
-        def change(run):
-            for name in ("last", "best"):
-                record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
-                try:
-                    apply_json_mutation(record, mutation)
-                except (KeyError, IndexError, TypeError):  # best.json lacks that path
-                    continue
-                write_json(run / f"{name}.json", record)
-        _check(trained, data, command, change)
+        _check(trained, data, command, lambda run: mutate_checkpoints(run, mutation))
 
     check()
 
@@ -123,11 +104,7 @@ def test_fuzzed_config_json(trained, data, command):
     @settings(max_examples=examples_for(command, 25))
     @given(json_mutation(template))
     def check(mutation):
-        def change(run):
-            record = json.loads((run / "config.json").read_text(encoding="utf-8"))
-            apply_json_mutation(record, mutation)
-            write_json(run / "config.json", record)
-        _check(trained, data, command, change)
+        _check(trained, data, command, lambda run: mutate_config(run, mutation))
 
     check()
 
@@ -231,12 +208,7 @@ def test_sample_with_fuzzed_text_flags(trained, prime, stop, skip):
 @pytest.mark.parametrize("path", [("meta", "vocab", "level"), ("meta", "config", "split")])
 def test_what_the_long_run_found(trained, data, command, path):
     """KeyErrors the long profile found: each now a clean refusal (or a default)."""
-    def change(run):
-        for name in ("last", "best"):
-            record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
-            apply_json_mutation(record, (path, "delete", None))
-            write_json(run / f"{name}.json", record)
-    _check(trained, data, command, change)
+    _check(trained, data, command, lambda run: mutate_checkpoints(run, (path, "delete", None)))
 
 
 @pytest.mark.parametrize("mutation", [
@@ -248,12 +220,8 @@ def test_what_the_long_run_found(trained, data, command, path):
     (("meta", "sample_rng", "bit_generator"), "delete", None)])
 def test_a_broken_sample_rng_is_refused_on_resume(trained, data, mutation):
     """The long profile found these: each was a TypeError/KeyError/ValueError traceback."""
-    def change(run):
-        for name in ("last", "best"):
-            record = json.loads((run / f"{name}.json").read_text(encoding="utf-8"))
-            apply_json_mutation(record, mutation)
-            write_json(run / f"{name}.json", record)
-    code, _, err = _check(trained, data, "train --resume", change)
+    code, _, err = _check(trained, data, "train --resume",
+                          lambda run: mutate_checkpoints(run, mutation))
     assert code == 2 and "meta.sample_rng" in err and "last.json" in err, err
 
 

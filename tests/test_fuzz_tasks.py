@@ -8,108 +8,20 @@ The contract (fuzz_helpers.assert_clean): exit 0 or 2, one error line naming the
 traceback; a refused train leaves no run folder, a task run is never changed by eval/predict.
 """
 
-import codecs
-import random
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
-from fuzz_helpers import BAD, assert_clean, cli, corpus_bytes, examples, folder_hash
+from fuzz_helpers import assert_clean, cli, examples, folder_hash
+from fuzz_task_files import TASKS, input_lines, task_file, train_runs, train_task, valid_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from task_cli_data import classify_lines, seq2seq_lines, tag_sentences
-
-TASK_TINY = ["--hidden", "8", "--embed", "4", "--layers", "1", "--batch-size", "4",
-             "--eval-every", "0", "--no-progress"]
-SEP = {"classify": "\t", "tag": " ", "seq2seq": "\t"}
-
-
-def valid_lines(task, n):
-    """``n`` examples of ``task`` as lines; CoNLL sentences end with a blank line."""
-    rng = random.Random(0)
-    if task == "tag":
-        return "\n\n".join(tag_sentences(n, rng)).split("\n")
-    return (classify_lines if task == "classify" else seq2seq_lines)(n, rng)
-
-
-def input_lines(task, n):
-    """``n`` inputs of ``task`` as ``predict --input`` reads them: a text, tokens, a source."""
-    if task == "tag":
-        return [" ".join(row.split(" ")[0] for row in sentence.split("\n"))
-                for sentence in tag_sentences(n, random.Random(0))]
-    return [line.split("\t")[task == "classify"] for line in valid_lines(task, n)]
-
-
-def _edit(draw, task, lines):
-    """One line-level mutation of ``lines`` (in place)."""
-    at = draw(st.integers(0, max(0, len(lines) - 1)))
-    line, sep = lines[at] if lines else "", SEP[task]
-    how = draw(st.sampled_from(["no tab", "extra column", "empty field", "blank run",
-                                "no tags", "drop line"]))
-    if how == "no tab":
-        lines[at:at + 1] = [line.replace(sep, "", 1)]
-    elif how == "extra column":
-        lines[at:at + 1] = [line + sep + draw(st.sampled_from(["X", "", "B-PER", "\t"]))]
-    elif how == "empty field":
-        fields = line.split(sep)
-        fields[draw(st.integers(0, len(fields) - 1))] = ""
-        lines[at:at + 1] = [sep.join(fields)]
-    elif how == "blank run":
-        lines[at:at] = [draw(st.sampled_from(["", " ", "\t"]))] * draw(st.integers(1, 30))
-    elif how == "no tags":  # the sentence holding line `at`: tokens only
-        start = at
-        while start < len(lines) and lines[start]:
-            lines[start] = lines[start].split(" ")[0]
-            start += 1
-    elif lines:
-        del lines[at]
-
-
-@st.composite
-def task_file(draw, task, n=30, lines_of=valid_lines):
-    """A valid ``task`` file (``lines_of``) mutated at the line and byte level; or random
-    bytes."""
-    if draw(st.integers(0, 7)) == 0:
-        return draw(corpus_bytes(giant=2_000))
-    lines = lines_of(task, n)
-    for _ in range(draw(st.integers(0, 3))):
-        _edit(draw, task, lines)
-    data = bytearray(("\n".join(lines) + "\n").encode("utf-8"))
-    for _ in range(draw(st.integers(0, 2))):
-        at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.sampled_from(BAD + [b"\n\n\n", b"\x80\x80", b"\t\t"]))
-    if draw(st.booleans()):
-        data = bytearray(bytes(data).replace(b"\n", b"\r\n"))
-    if draw(st.booleans()):
-        data[0:0] = codecs.BOM_UTF8
-    return bytes(data)
-
-
-TASKS = ["classify", "tag", "seq2seq"]
-
-
-def _train(data, out, *extra):
-    return cli("train", "--task", task_of(data), "--data", str(data), "--out", str(out),
-               *TASK_TINY, *extra)
-
-
-def task_of(path):
-    return Path(path).stem.split("-")[0]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A tiny run of each task, trained 3 steps on a valid file."""
-    root = tmp_path_factory.mktemp("taskruns")
-    out = {}
-    for task in TASKS:
-        data = root / f"{task}-train.txt"
-        data.write_text("\n".join(valid_lines(task, 40)) + "\n", encoding="utf-8")
-        code, _, err = _train(data, root / task, "--max-steps", "3")
-        assert code == 0, err
-        out[task] = root / task
-    return out
+    return train_runs(tmp_path_factory.mktemp("taskruns"))
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -121,7 +33,7 @@ def test_train_on_a_fuzzed_task_file(task, data):
         path = Path(tmp) / f"{task}-train.txt"
         path.write_bytes(raw)
         out = Path(tmp) / "run"
-        result = _train(path, out, "--max-steps", "1", "--time-budget", "5")
+        result = train_task(path, out, "--max-steps", "1", "--time-budget", "5")
         assert_clean(result, str(path))
         if result[0] == 2:  # refused: no run folder left behind
             assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
@@ -153,3 +65,14 @@ def test_the_valid_files_work(runs, task, tmp_path):
         path.write_text("\n".join(lines_of(task, 8)) + "\n", encoding="utf-8")
         code, out, err = cli(command, "--checkpoint", str(runs[task]), flag, str(path))
         assert code == 0 and out, err
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_what_the_long_run_found(task, tmp_path):
+    """One example (here a line of 'ab ' repeated): the validation split left nothing to
+    train on, and the error did not name the file."""
+    path = tmp_path / f"{task}-train.txt"
+    path.write_text(valid_lines(task, 1)[0] + "\n", encoding="utf-8")
+    code, _, err = train_task(path, tmp_path / "run", "--max-steps", "1")
+    assert code == 2 and str(path) in err and "--val-data" in err, err
+    assert not (tmp_path / "run").exists()

@@ -42,8 +42,8 @@ from rnnlab.models import LanguageModel
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.plot import plot_losses
 
-__all__ = ["OPTIMIZERS", "Progress", "Run", "TrainConfig", "bundled_corpus", "load_data",
-           "load_metrics"]
+__all__ = ["OPTIMIZERS", "Progress", "Run", "TrainConfig", "bundled_corpus", "check_data_files",
+           "load_data", "load_metrics"]
 
 
 def bundled_corpus() -> Path:
@@ -120,14 +120,7 @@ class Run:
         directory = Path(directory)
         config, hashes = validate.read_run_record(directory)
         started_on = {f for f in (config.data or str(bundled_corpus()), config.val_data) if f}
-        if set(hashes) != started_on:
-            raise RunFolderError(f"{directory / 'config.json'} field config.data/val_data "
-                                 f"names {sorted(started_on)}, but the run started on "
-                                 f"{sorted(hashes)}: restore config.json, or start a new run")
-        for f, sha in hashes.items():
-            if not Path(f).is_file() or sha256_file(f) != sha:
-                raise RunFolderError(f"data file {f} is missing or changed since the run "
-                                     "started: restore it, or start a new run")
+        check_data_files(directory, hashes, started_on)
         ckpt = validate.read_checkpoint(directory, "last")
         if ckpt.vocab.level != config.level:
             raise RunFolderError(f"checkpoint {ckpt.json_path} holds a {ckpt.vocab.level} "
@@ -199,6 +192,19 @@ class Run:
             kept = [r for r, s in zip(rows, steps, strict=True)
                     if isinstance(s, int) and s <= self.progress.step]
             atomic_write_text(path, "".join(r + "\n" for r in kept))
+
+
+def check_data_files(directory: Path, hashes: dict[str, str], started_on: set[str]) -> None:
+    """The data files config.json names (``started_on``) are those the run started on
+    (``hashes``: file -> sha256), each unchanged."""
+    if set(hashes) != started_on:
+        raise RunFolderError(f"{directory / 'config.json'} field config.data/val_data "
+                             f"names {sorted(started_on)}, but the run started on "
+                             f"{sorted(hashes)}: restore config.json, or start a new run")
+    for f, sha in hashes.items():
+        if not Path(f).is_file() or sha256_file(f) != sha:
+            raise RunFolderError(f"data file {f} is missing or changed since the run "
+                                 "started: restore it, or start a new run")
 
 
 def load_data(config: TrainConfig, data: Path, vocab: Vocab | None = None

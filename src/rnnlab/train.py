@@ -35,8 +35,8 @@ from rnnlab.optim import clip_grad_norm, grad_norm
 from rnnlab.run import Progress, Run, TrainConfig, load_metrics
 from rnnlab.schedule import Schedule
 
-__all__ = ["Progress", "TrainingDiverged", "divergence_limit", "epoch_bar", "evaluate",
-           "load_metrics", "out_of_budget", "train"]
+__all__ = ["Progress", "TrainingDiverged", "diverged_message", "divergence_limit", "epoch_bar",
+           "evaluate", "load_metrics", "out_of_budget", "train"]
 
 
 def evaluate(run: Run, ids: np.ndarray) -> tuple[float, int]:
@@ -84,7 +84,7 @@ def _train_epochs(run: Run, prog: Progress, schedule: Schedule, params: dict[str
             model.backward_loss()
             norm = clip_grad_norm(params, cfg.clip) if cfg.clip > 0 else grad_norm(params)
             if not (loss <= limit and math.isfinite(norm)):  # NaN fails every comparison
-                raise TrainingDiverged(_diverged_message(prog, "training", loss, limit, params))
+                raise TrainingDiverged(diverged_message(prog, "training", loss, limit, params))
             run.optimizer.step()
             prog.grad_norm_sum += norm
             prog.clipped_count += int(cfg.clip > 0 and norm > cfg.clip)
@@ -120,7 +120,7 @@ def _evaluate_and_save(
 ) -> None:
     val_loss, _ = evaluate(run, run.val_ids)
     if not val_loss <= limit:  # checked before anything is saved: the last good checkpoint stays
-        raise TrainingDiverged(_diverged_message(prog, "validation", val_loss, limit,
+        raise TrainingDiverged(diverged_message(prog, "validation", val_loss, limit,
                                                  run.model.named_params(), stepped=True))
     row: dict[str, Any] = {
         "step": prog.step, "epoch": prog.epoch + (prog.batch / len(run.train_batches)),
@@ -163,7 +163,7 @@ def out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:
     return cfg.time_budget is not None and prog.elapsed_s >= cfg.time_budget
 
 
-def _diverged_message(prog: Progress, what: str, loss: float, limit: float,
+def diverged_message(prog: Progress, what: str, loss: float, limit: float,
                       params: dict[str, Any], *, stepped: bool = False) -> str:
     """One line: which loss, at which step, the last sane training loss, each gradient norm."""
     norms = {n: grad_norm([p]) for n, p in params.items()}

@@ -14,6 +14,8 @@ Every command that reads a run folder comes through here, so ``train --resume``,
     check_training_state(ckpt, ...)  what only training uses: optimizer state matching the
                                      parameters, RNG, progress (data position in range),
                                      schedule, the carried state; before anything is changed
+                                     (check_resume_state: the part task runs share, see
+                                     rnnlab.tasks.checks)
 
 Each problem is a :class:`CheckpointError` (or :class:`RunFolderError` for ``config.json``)
 naming the file, the field or array, what was expected and what was found. Everything rnnlab
@@ -43,14 +45,32 @@ from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.schedule import SCHEDULES
 
-__all__ = ["Checkpoint", "check_config", "check_size", "check_training_state",
-           "read_checkpoint", "read_run_record"]
+__all__ = ["Checkpoint", "CheckpointFiles", "check_arrays", "check_config",
+           "check_resume_state", "check_rng", "check_size", "check_training_state", "not_nan",
+           "number", "read_checkpoint", "read_run_record"]
 
 _ADVICE = "resume from another checkpoint or retrain"
 DTYPES = ("float32", "float64")
 
 
 # ------------------------------------------------------------------ field rules
+def number(v: Any) -> float | None:
+    """A JSON number ``v`` as a float; None for anything else: true and false, and an integer
+    past float's range (``math.isfinite(10**400)`` would raise OverflowError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        return float(v)
+    except OverflowError:
+        return None
+
+
+def not_nan(v: Any) -> bool:
+    """``v`` is a JSON number other than NaN (infinities included)."""
+    x = number(v)
+    return x is not None and not math.isnan(x)
+
+
 def _int(low: int, none: bool = False) -> Callable[[Any], str | None]:
     def rule(v: Any) -> str | None:
         if v is None and none:
@@ -65,8 +85,9 @@ def _num(low: float, strict: bool, high: float = math.inf, none: bool = False
     def rule(v: Any) -> str | None:
         if v is None and none:
             return None
-        ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-              and (v > low if strict else v >= low) and v < high)
+        x = number(v)
+        ok = (x is not None and math.isfinite(x) and (x > low if strict else x >= low)
+              and x < high)
         what = f"a finite number {'>' if strict else '>='} {low:g}"
         return None if ok else what + (f" and < {high:g}" if high < math.inf else "") + (
             " or null" if none else "")
@@ -193,19 +214,26 @@ def _gib(n: int) -> str:
 
 # ------------------------------------------------------------------ checkpoint
 @dataclass
-class Checkpoint:
-    """A checkpoint whose model part is checked: ``model`` holds its parameters."""
+class CheckpointFiles:
+    """A loaded checkpoint's files: where they are, their arrays and meta."""
 
     json_path: Path
     npz_path: Path
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
-    config: TrainConfig
-    vocab: Vocab
-    model: LanguageModel
 
     def part(self, prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+
+
+@dataclass
+class Checkpoint(CheckpointFiles):
+    """A language model's checkpoint whose model part is checked: ``model`` holds its
+    parameters."""
+
+    config: TrainConfig
+    vocab: Vocab
+    model: LanguageModel
 
 
 PARTS = ("model/", "optim/", "state/")
@@ -255,7 +283,7 @@ def read_checkpoint(directory: str | os.PathLike[str], name: str) -> Checkpoint:
     return ckpt
 
 
-def check_arrays(ckpt: Checkpoint, prefix: str, given: Mapping[str, np.ndarray],
+def check_arrays(ckpt: CheckpointFiles, prefix: str, given: Mapping[str, np.ndarray],
                  template: Mapping[str, np.ndarray]) -> None:
     """``given`` has exactly ``template``'s names, shapes and dtypes, and finite values."""
     def fail(name: str, what: str) -> CheckpointError:
@@ -280,10 +308,10 @@ PROGRESS_RULES: dict[str, Callable[[Any], str | None]] = {
     "epoch": NONNEG, "batch": NONNEG, "step": NONNEG, "tokens": NONNEG,
     "elapsed_s": _num(0, False), "train_loss_sum": _num(-math.inf, False),
     "train_loss_count": NONNEG,
-    "last_loss": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool)
+    "last_loss": lambda v: None if number(v) is not None
     else "a number (NaN before the first step)",
-    "best_val": lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool)
-    and not math.isnan(v) else "a number or Infinity (before the first evaluation)",
+    "best_val": lambda v: None if not_nan(v)
+    else "a number or Infinity (before the first evaluation)",
 }
 OPTIONAL_PROGRESS_RULES = {"grad_norm_sum": _num(0, False), "clipped_count": NONNEG}  # newer
 
@@ -292,33 +320,42 @@ def check_training_state(ckpt: Checkpoint, model: LanguageModel, optimizer: Any,
                          n_batches: int, batch_size: int) -> None:
     """Check what resuming restores, against the run's ``model``, ``optimizer`` (built from
     config.json), its ``n_batches`` windows per epoch and ``batch_size``. Nothing is changed."""
+    check_resume_state(ckpt, ckpt.model, model, optimizer, n_batches)
+    if "sample_rng" in ckpt.meta:  # absent in runs saved before samples were recorded
+        check_rng(ckpt.meta["sample_rng"], f"checkpoint {ckpt.json_path} field meta.sample_rng")
+    state = model.init_state(batch_size)
+    parts = state if isinstance(state, tuple) else (state,)
+    given = ckpt.part("state/")
+    if given:  # absent before the first window: training starts from zeros
+        check_arrays(ckpt, "state/", given, {str(i): s for i, s in enumerate(parts)})
+
+
+def check_resume_state(ckpt: CheckpointFiles, saved: Any, model: Any, optimizer: Any,
+                       n_batches: int, progress_rules: Mapping[str, Any] | None = None
+                       ) -> None:
+    """What every resume restores: ``saved`` (the checkpoint's model) configured as ``model``
+    (the run's, from config.json); meta.progress (``PROGRESS_RULES`` and ``progress_rules``,
+    its batch in [0, ``n_batches``)), schedule, rng and optimizer (``optimizer``'s)."""
     meta, where = ckpt.meta, f"checkpoint {ckpt.json_path} field meta"
-    if ckpt.model.config() != model.config():
-        raise CheckpointError(f"{where}.model is {ckpt.model.config()}, but config.json "
+    if saved.config() != model.config():
+        raise CheckpointError(f"{where}.model is {saved.config()}, but config.json "
                               f"builds {model.config()}: {_ADVICE}")
     for key in ("progress", "optimizer", "rng", "schedule"):
         if key not in meta:
             raise CheckpointError(f"{where}.{key} is missing: {_ADVICE}")
-    _check_fields(meta["progress"], PROGRESS_RULES, f"{where}.progress", CheckpointError,
-                  required=True)
+    rules = {**PROGRESS_RULES, **(progress_rules or {})}
+    _check_fields(meta["progress"], rules, f"{where}.progress", CheckpointError, required=True)
     _check_fields(meta["progress"], OPTIONAL_PROGRESS_RULES, f"{where}.progress",
                   CheckpointError, required=False)
-    extra = sorted(set(meta["progress"]) - set(PROGRESS_RULES) - set(OPTIONAL_PROGRESS_RULES))
+    extra = sorted(set(meta["progress"]) - set(rules) - set(OPTIONAL_PROGRESS_RULES))
     if extra:
         raise CheckpointError(f"{where}.progress has unknown key {extra[0]!r}: {_ADVICE}")
     if meta["progress"]["batch"] >= n_batches:
         raise CheckpointError(f"{where}.progress.batch: expected a data position in [0, "
                               f"{n_batches}), got {meta['progress']['batch']}: {_ADVICE}")
     _check_schedule(meta["schedule"], f"{where}.schedule")
-    _check_rng(meta["rng"], f"{where}.rng")
-    if "sample_rng" in meta:  # absent in runs saved before samples were recorded
-        _check_rng(meta["sample_rng"], f"{where}.sample_rng")
+    check_rng(meta["rng"], f"{where}.rng")
     _check_optimizer(ckpt, optimizer, f"{where}.optimizer")
-    state = model.init_state(batch_size)
-    parts = state if isinstance(state, tuple) else (state,)
-    given = ckpt.part("state/")
-    if given:  # absent before the first window: training starts from zeros
-        check_arrays(ckpt, "state/", given, {str(i): s for i, s in enumerate(parts)})
 
 
 def _check_schedule(s: Any, where: str) -> None:
@@ -328,12 +365,12 @@ def _check_schedule(s: Any, where: str) -> None:
         raise CheckpointError(f"{where}: expected null or {{\"best\": number}}, got {_show(s)}:"
                               f" {_ADVICE}")
     best = s.get("best", math.inf)
-    if isinstance(best, bool) or not isinstance(best, (int, float)) or math.isnan(best):
+    if not not_nan(best):
         raise CheckpointError(f"{where}.best: expected a number or Infinity, got "
                               f"{_show(best)}: {_ADVICE}")
 
 
-def _check_rng(state: Any, where: str) -> None:
+def check_rng(state: Any, where: str) -> None:
     try:  # the generator's own check, on a throwaway generator
         np.random.default_rng(0).bit_generator.state = state
     except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as e:
@@ -341,7 +378,7 @@ def _check_rng(state: Any, where: str) -> None:
                               f"({_one_line(e)}): {_ADVICE}") from None
 
 
-def _check_optimizer(ckpt: Checkpoint, optimizer: Any, where: str) -> None:
+def _check_optimizer(ckpt: CheckpointFiles, optimizer: Any, where: str) -> None:
     meta = ckpt.meta["optimizer"]
     if not isinstance(meta, dict) or meta.get("optimizer") != type(optimizer).__name__:
         found = meta.get("optimizer") if isinstance(meta, dict) else meta
@@ -364,7 +401,7 @@ def _check_optimizer(ckpt: Checkpoint, optimizer: Any, where: str) -> None:
 def _hyper_ok(v: Any) -> bool:
     if isinstance(v, list):
         return all(_hyper_ok(x) for x in v) and len(v) <= 8
-    return isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v))
+    return isinstance(v, bool) or (not_nan(v) and math.isfinite(v))
 
 
 def _one_line(e: BaseException) -> str:
@@ -397,3 +434,4 @@ def read_run_record(directory: Path) -> tuple[TrainConfig, dict[str, str]]:
         raise RunFolderError(f"{path} field data_sha256: expected an object mapping each data "
                              f"file to its sha256, got {_show(hashes)}: {fix}")
     return config, hashes
+

@@ -273,9 +273,10 @@ class Labels:
     def from_json(cls, d: Any) -> Labels:
         """The labels :meth:`to_json` wrote."""
         if not isinstance(d, dict) or d.get("format") != LABELS_FORMAT or not isinstance(
-                d.get("names"), list):
+                d.get("names"), list) or not all(isinstance(n, str) for n in d["names"]):
             raise DataError("not an rnnlab label set (no \"format\": \"rnnlab.labels\" with "
-                            "\"names\"): pass the labels JSON that training wrote")
+                            "\"names\", a list of strings): pass the labels JSON that "
+                            "training wrote")
         return cls(d["names"])
 
 

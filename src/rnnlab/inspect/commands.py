@@ -84,17 +84,18 @@ def layer_range(layer: int | None, L: int) -> list[int]:
 
 # ---------------------------------------------------------------- gradients
 def gradient_curves(model: LanguageModel, ids: np.ndarray, steps: int, count: int,
-                    label: str) -> dict[str, np.ndarray]:
-    """:func:`rnnlab.inspect.model.state_grad_norms` over ``count`` windows of ``ids``."""
+                    label: str, text: str = "the text") -> dict[str, np.ndarray]:
+    """:func:`rnnlab.inspect.model.state_grad_norms` over ``count`` windows of ``ids`` (of the
+    file ``text``, named in a DataError)."""
     try:
         x, y = windows(ids, steps, count)
     except ValueError as e:
-        raise DataError(f"{e}: give a longer text or fewer --steps") from None
+        raise DataError(f"{text}: {e}: give a longer text or fewer --steps") from None
     return state_grad_norms(model, x, y, label)
 
 
-def fresh_curves(cells: list[str], ids: np.ndarray, vocab_size: int, args: Any
-                 ) -> dict[str, np.ndarray]:
+def fresh_curves(cells: list[str], ids: np.ndarray, vocab_size: int, args: Any,
+                 text: str = "the text") -> dict[str, np.ndarray]:
     """Freshly initialised one-layer models of each cell (float64, seed ``args.seed``)."""
     curves: dict[str, np.ndarray] = {}
     for name in cells:
@@ -103,7 +104,7 @@ def fresh_curves(cells: list[str], ids: np.ndarray, vocab_size: int, args: Any
             kw = {"forget_bias": args.forget_bias}
         model = LanguageModel(vocab_size, cell=cell, embed_size=64, hidden_size=args.hidden,
                               dtype=np.float64, rng=np.random.default_rng(args.seed), **kw)
-        curves.update(gradient_curves(model, ids, args.steps, args.windows, name))
+        curves.update(gradient_curves(model, ids, args.steps, args.windows, name, text))
     return curves
 
 
@@ -124,7 +125,7 @@ def checkpoint_curves(run: str, steps: int, count: int, text: str | None = None,
     run's training text), and the text's path."""
     model, vocab, meta = load_run(run)
     text = text or run_data(meta)
-    curves = gradient_curves(model, text_ids(text, vocab), steps, count, model.cell)
+    curves = gradient_curves(model, text_ids(text, vocab), steps, count, model.cell, text)
     keep = layer_range(layer, model.rnn.num_layers)
     if len(keep) < model.rnn.num_layers:
         curves = {k: v for k, v in curves.items() if k.endswith(f"layer {keep[0]}")}
@@ -149,7 +150,8 @@ def cmd_gradients(args: argparse.Namespace) -> int:
         body = read_text(text)
         vocab = Vocab.build(body, "char")
         ids = vocab.encode(body)
-        curves = fresh_curves(parse_cells(args.cells or "rnn,lstm,gru"), ids, len(vocab), args)
+        curves = fresh_curves(parse_cells(args.cells or "rnn,lstm,gru"), ids, len(vocab), args,
+                              text)
         title = "Gradient flow through time at initialisation"
     plot_gradient_flow(curves, out, title=title)
     if args.json:

@@ -92,3 +92,14 @@ def input_lines(text: str, where: str) -> list[tuple[int, str]]:
 def steps_of(batch: Batch) -> np.ndarray:
     """(T, N) booleans: the real steps of a padded batch."""
     return np.arange(batch.x.shape[0])[:, None] < batch.lengths[None, :]
+
+
+def json_fields(d: Any, *keys: str) -> list[Any]:
+    """The values of ``keys`` in the JSON object ``d`` (a task's vocabularies); a DataError
+    says which is missing."""
+    missing = [k for k in keys if not isinstance(d, dict) or k not in d]
+    if missing:
+        raise DataError(f"expected an object with the fields {', '.join(keys)}, got "
+                        f"{type(d).__name__} without {missing[0]!r}: pass the vocabularies "
+                        "training wrote")
+    return [d[k] for k in keys]

@@ -23,7 +23,7 @@ from rnnlab.data.vocab import Vocab
 from rnnlab.metrics import accuracy, confusion_matrix, macro_f1
 from rnnlab.models import SequenceClassifier
 from rnnlab.models.classifier import softmax
-from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, model_kwargs
+from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, json_fields, model_kwargs
 
 
 class ClassifyTask:
@@ -96,4 +96,5 @@ class ClassifyTask:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ClassifyTask:
-        return cls(Vocab.from_json(d["vocab"]), Labels.from_json(d["labels"]))
+        vocab, labels = json_fields(d, "vocab", "labels")
+        return cls(Vocab.from_json(vocab), Labels.from_json(labels))

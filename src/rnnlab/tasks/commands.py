@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rnnlab import checkpoint, commands
+from rnnlab import commands
 from rnnlab.config import TrainConfig
 from rnnlab.data import read_text
-from rnnlab.errors import CheckpointError, DataError, RunFolderError, UsageError
+from rnnlab.errors import DataError, RunFolderError, UsageError
 from rnnlab.metrics import json_line
 from rnnlab.tasks.base import input_lines
+from rnnlab.tasks.checks import read_task_checkpoint
 from rnnlab.tasks.flags import TASKS, check_flags
 from rnnlab.tasks.run import TASK_TYPES, Task, TaskRun
 from rnnlab.tasks.train import train_task
@@ -70,18 +69,9 @@ def load_task(path: str) -> tuple[Task, Any]:
         raise RunFolderError(f"no run folder at {directory}: train one with "
                              "rnnlab train --task ..., or pass --checkpoint RUN")
     name = "best" if (directory / "best.json").exists() else "last"
-    arrays, meta = checkpoint.load(directory, name)
-    kind = meta.get("task", "lm")
-    if kind not in TASK_TYPES:
-        raise CheckpointError(f"{directory} holds a language model, which has no predictions: "
-                              "use rnnlab sample or rnnlab eval")
-    task = TASK_TYPES[kind].from_json(meta["vocabularies"])
-    model = type(task.model(TrainConfig(), np.random.default_rng(0))).from_config(
-        meta["model"], rng=np.random.default_rng(0))
-    state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    checkpoint.load_model_state(model, state)
-    model.eval()
-    return task, model
+    ckpt = read_task_checkpoint(directory, name)  # the checks every task command shares
+    ckpt.model.eval()
+    return ckpt.task, ckpt.model
 
 
 def _read_inputs(path: str | None) -> tuple[str, str]:

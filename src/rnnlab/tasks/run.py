@@ -19,20 +19,24 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab import __version__, checkpoint
+from rnnlab import __version__, checkpoint, validate
 from rnnlab.atomic import atomic_write_text
 from rnnlab.config import TrainConfig
 from rnnlab.data import sha256_file, shuffled_split
-from rnnlab.errors import RnnlabError, RunFolderError, UsageError
+from rnnlab.errors import DataError, RunFolderError, UsageError
 from rnnlab.optim import OPTIMIZERS
-from rnnlab.run import Progress, Run
+from rnnlab.run import Progress, Run, check_data_files
 from rnnlab.tasks.base import Encoded
-from rnnlab.tasks.classify import ClassifyTask
-from rnnlab.tasks.seq2seq import Seq2SeqTask
-from rnnlab.tasks.tag import TagTask
+from rnnlab.tasks.checks import (
+    TASK_TYPES,
+    Task,
+    build_model,
+    check_task_size,
+    check_task_training_state,
+    read_task_checkpoint,
+)
 
-Task = ClassifyTask | TagTask | Seq2SeqTask
-TASK_TYPES: dict[str, Any] = {"classify": ClassifyTask, "tag": TagTask, "seq2seq": Seq2SeqTask}
+__all__ = ["TASK_TYPES", "Task", "TaskProgress", "TaskRun", "load_task_data"]
 RUN_FILES = ("metrics.jsonl", "loss.png", "last.npz", "last.json", "best.npz", "best.json")
 
 
@@ -54,7 +58,11 @@ def load_task_data(cfg: TrainConfig, task: Task | None = None) -> tuple[Task, En
     enc = task.encode(examples)
     if cfg.val_data:
         return task, enc, task.encode(kind.read(cfg.val_data))
-    train, valid = shuffled_split(len(enc), cfg.val_fraction, np.random.default_rng(cfg.seed))
+    try:
+        train, valid = shuffled_split(len(enc), cfg.val_fraction,
+                                      np.random.default_rng(cfg.seed))
+    except DataError as e:  # one example: nothing left to train on
+        raise DataError(f"data file {cfg.data!r}: {e}, or --val-data FILE") from None
     return task, enc.subset(train), enc.subset(valid)
 
 
@@ -68,12 +76,7 @@ class TaskRun(Run):
         self.train, self.val = train, val
         self.rng = np.random.default_rng(config.seed)  # initialisation, then dropout
         self.order_rng = np.random.default_rng([config.seed, 1])  # the data order
-        try:
-            self.model: Any = task.model(config, self.rng)
-        except RnnlabError:
-            raise
-        except ValueError as e:  # e.g. --bidirectional before the layers have it
-            raise UsageError(f"cannot build the {task.name} model: {e}") from None
+        self.model: Any = build_model(task, config, self.rng, "the model", UsageError)
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
         self.train_batches: Any = task.batches(train, config.batch_size, self.order_rng)
         self.order: list[np.ndarray] | None = None  # the current epoch's batches
@@ -106,17 +109,19 @@ class TaskRun(Run):
     @classmethod
     def resume(cls, directory: str | Path) -> TaskRun:
         directory = Path(directory)
-        record = json.loads((directory / "config.json").read_text())
-        config = TrainConfig.from_json(record["config"])
-        for f, sha in record["data_sha256"].items():
-            if not Path(f).exists() or sha256_file(f) != sha:
-                raise RunFolderError(f"data file {f} is missing or changed since the run "
-                                     "started: restore it, or start a new run")
-        arrays, meta = checkpoint.load(directory, "last")
-        task = TASK_TYPES[config.task].from_json(meta["vocabularies"])
-        _, train, val = load_task_data(config, task)
-        run = cls(directory, config, task, train, val)
-        run.restore(arrays, meta)
+        config, hashes = validate.read_run_record(directory)
+        check_data_files(directory, hashes, {f for f in (config.data, config.val_data) if f})
+        ckpt = read_task_checkpoint(directory, "last")
+        if ckpt.task.name != config.task:
+            raise RunFolderError(f"checkpoint {ckpt.json_path} holds a {ckpt.task.name} model "
+                                 f"but config.json says task {config.task!r}: "
+                                 "resume from another checkpoint or retrain")
+        check_task_size(config, ckpt.task, f"{directory / 'config.json'} field config",
+                        RunFolderError)
+        _, train, val = load_task_data(config, ckpt.task)
+        run = cls(directory, config, ckpt.task, train, val)
+        check_task_training_state(ckpt, run.model, run.optimizer, len(train))
+        run.restore(ckpt.arrays, ckpt.meta)
         return run
 
     def save_checkpoint(self, name: str) -> None:

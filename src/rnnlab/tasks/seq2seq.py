@@ -17,9 +17,12 @@ from rnnlab.config import TrainConfig
 from rnnlab.data.padded import Batch, PaddedBatches, pad
 from rnnlab.data.tasks import Seq2SeqExamples, encode_texts, read_seq2seq, task_vocab
 from rnnlab.data.vocab import Vocab
+from rnnlab.errors import DataError
 from rnnlab.metrics import exact_match
 from rnnlab.models import Seq2Seq
-from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, model_kwargs
+from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, json_fields, model_kwargs
+
+MAX_LENGTH = 100_000  # the most tokens a checkpoint's decoding bound may ask for
 
 
 class Seq2SeqTask:
@@ -126,4 +129,9 @@ class Seq2SeqTask:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Seq2SeqTask:
-        return cls(Vocab.from_json(d["source"]), Vocab.from_json(d["target"]), d["max_length"])
+        source, target, max_length = json_fields(d, "source", "target", "max_length")
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or not (
+                1 <= max_length <= MAX_LENGTH):
+            raise DataError(f"max_length: expected an integer in [1, {MAX_LENGTH}], got "
+                            f"{max_length!r:.60}: pass the vocabularies training wrote")
+        return cls(Vocab.from_json(source), Vocab.from_json(target), max_length)

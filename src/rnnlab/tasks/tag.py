@@ -20,7 +20,7 @@ from rnnlab.data.vocab import Vocab
 from rnnlab.errors import UsageError
 from rnnlab.metrics import entity_scores
 from rnnlab.models import SequenceTagger
-from rnnlab.tasks.base import Encoded, LossSum, in_order, model_kwargs, steps_of
+from rnnlab.tasks.base import Encoded, LossSum, in_order, json_fields, model_kwargs, steps_of
 
 
 def is_bio(names: list[str]) -> bool:
@@ -118,4 +118,5 @@ class TagTask:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TagTask:
-        return cls(Vocab.from_json(d["vocab"]), Labels.from_json(d["labels"]))
+        vocab, labels = json_fields(d, "vocab", "labels")
+        return cls(Vocab.from_json(vocab), Labels.from_json(labels))

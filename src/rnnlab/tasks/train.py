@@ -25,7 +25,7 @@ from rnnlab.errors import TrainingDiverged
 from rnnlab.optim import clip_grad_norm, grad_norm
 from rnnlab.schedule import Schedule
 from rnnlab.tasks.run import TaskProgress, TaskRun
-from rnnlab.train import divergence_limit, epoch_bar, out_of_budget
+from rnnlab.train import diverged_message, divergence_limit, epoch_bar, out_of_budget
 
 __all__ = ["train_task"]
 
@@ -65,9 +65,7 @@ def _epoch(run: TaskRun, schedule: Schedule, limit: float, started: float,
         model.backward_loss()
         norm = clip_grad_norm(params, cfg.clip) if cfg.clip > 0 else grad_norm(params)
         if not (loss <= limit and math.isfinite(norm)):  # NaN fails every comparison
-            raise TrainingDiverged(f"training loss became {loss:.4g} (gradient norm "
-                                   f"{norm:.4g}) at step {prog.step + 1}: lower --lr or set "
-                                   "--clip, then --resume from the last good checkpoint")
+            raise TrainingDiverged(diverged_message(prog, "training", loss, limit, params))
         run.optimizer.step()
         prog.batch += 1
         prog.step += 1
@@ -96,8 +94,8 @@ def _evaluate_and_save(run: TaskRun, schedule: Schedule, grad_norm: float, limit
     run.model.train()
     val_loss = metrics["loss"]
     if not val_loss <= limit:  # checked before anything is saved
-        raise TrainingDiverged(f"validation loss became {val_loss:.4g} at step {prog.step}: "
-                               "lower --lr or set --clip, then --resume")
+        raise TrainingDiverged(diverged_message(prog, "validation", val_loss, limit,
+                                                run.model.named_params(), stepped=True))
     row: dict[str, Any] = {
         "step": prog.step, "epoch": prog.epoch + prog.batch / max(len(run.train_batches), 1),
         "lr": run.optimizer.lr,
