@@ -9,7 +9,8 @@
         ...
 
 Sequence tasks (one example per line or per CoNLL sentence) have their readers in
-:mod:`rnnlab.data.tasks` and padded, length-bucketed batches in :mod:`rnnlab.data.padded`.
+:mod:`rnnlab.data.tasks`, their output labels in :mod:`rnnlab.data.labels` and padded,
+length-bucketed batches in :mod:`rnnlab.data.padded`.
 
 Every problem a user can fix raises :class:`DataError` (a ValueError, defined in
 :mod:`rnnlab.errors`) with a one-line message: what is wrong, then what to do. This package
@@ -18,8 +19,9 @@ knows no network: it imports nothing from :mod:`rnnlab.nn` (import-linter checks
 
 from rnnlab.data.batching import BPTTBatches, split_ids
 from rnnlab.data.corpus import encode_file, read_bytes, read_text, sha256_file
+from rnnlab.data.labels import Labels
 from rnnlab.data.padded import PaddedBatches, pad, shuffled_split
-from rnnlab.data.tasks import Labels, read_classify, read_seq2seq, read_tagged, task_vocab
+from rnnlab.data.tasks import read_classify, read_seq2seq, read_tagged, task_vocab
 from rnnlab.data.vocab import LEVELS, Vocab
 from rnnlab.errors import DataError
 

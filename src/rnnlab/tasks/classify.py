@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import TrainConfig
+from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import (
     ClassifyExamples,
-    Labels,
     encode_classify,
     encode_texts,
     read_classify,

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import TrainConfig
+from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
-from rnnlab.data.tasks import Labels, TagExamples, encode_tagged, encode_tokens, read_tagged
+from rnnlab.data.tasks import TagExamples, encode_tagged, encode_tokens, read_tagged
 from rnnlab.data.tasks import task_vocab as _task_vocab
 from rnnlab.data.vocab import Vocab
 from rnnlab.errors import UsageError
