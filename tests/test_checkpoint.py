@@ -167,6 +167,19 @@ def test_flipped_byte_anywhere(saved, where):
     assert_one_line_error(saved, "last", "cannot be used")
 
 
+@pytest.mark.parametrize("offset,value", [(8, 0x01), (10, 0x99)])
+def test_a_flipped_flag_in_the_zip_directory(saved, offset, value):
+    """Found by the long fuzz profile: the first member's central-directory entry with its
+    "encrypted" flag set (offset 8: zipfile's RuntimeError, password required) or an unknown
+    compression method (offset 10: NotImplementedError) was a traceback."""
+    npz = saved / "last.npz"
+    data = bytearray(npz.read_bytes())
+    at = data.index(b"PK\x01\x02")  # the first central-directory entry
+    data[at + offset] = value
+    npz.write_bytes(bytes(data))
+    assert_one_line_error(saved, "last", "corrupt", "cannot be used")
+
+
 def test_wrong_header(saved):
     npz = saved / "last.npz"
     npz.write_bytes(b"XX" + npz.read_bytes()[2:])

@@ -185,7 +185,9 @@ def _read_arrays(npz: Path) -> dict[str, np.ndarray]:
         with data:
             return {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, ValueError, EOFError,
-            KeyError, OSError) as e:
+            KeyError, OSError, NotImplementedError, RuntimeError) as e:
+        # NotImplementedError: a member's compression method is unknown; RuntimeError: its
+        # "encrypted" flag is set (zipfile asks for a password): both are flipped bits
         raise CheckpointError(f"checkpoint {npz} is corrupt ({_reason(e)}): {_ADVICE}") from None
 
 

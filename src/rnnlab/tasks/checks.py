@@ -29,6 +29,7 @@ from rnnlab.errors import CheckpointError, DataError, RnnlabError
 from rnnlab.tasks.classify import ClassifyTask
 from rnnlab.tasks.seq2seq import Seq2SeqTask
 from rnnlab.tasks.tag import TagTask
+from rnnlab.validate import ADVICE, show
 
 __all__ = ["TASK_TYPES", "Task", "TaskCheckpoint", "check_task_size",
            "check_task_training_state", "read_task_checkpoint"]
@@ -36,7 +37,6 @@ __all__ = ["TASK_TYPES", "Task", "TaskCheckpoint", "check_task_size",
 Task = ClassifyTask | TagTask | Seq2SeqTask
 TASK_TYPES: dict[str, Any] = {"classify": ClassifyTask, "tag": TagTask, "seq2seq": Seq2SeqTask}
 PARTS = ("model/", "optim/", "order/")
-_ADVICE = "resume from another checkpoint or retrain"
 
 
 @dataclass
@@ -86,22 +86,22 @@ def read_task_checkpoint(directory: str | os.PathLike[str], name: str) -> TaskCh
     where = f"checkpoint {js} field meta"
     for key in ("config", "vocabularies", "model"):
         if key not in meta:
-            raise CheckpointError(f"{where}.{key} is missing: {_ADVICE}")
+            raise CheckpointError(f"{where}.{key} is missing: {ADVICE}")
     config = validate.check_config(meta["config"], f"{where}.config")
     if config.task != kind:
         raise CheckpointError(f"{where}.config.task: expected {kind!r} (meta.task), got "
-                              f"{config.task!r}: {_ADVICE}")
+                              f"{config.task!r}: {ADVICE}")
     task = _task(kind, meta["vocabularies"], config.level, f"{where}.vocabularies")
     model = build_model(task, config, np.random.default_rng(0), f"{where}.config",
                         CheckpointError)
     if model.config() != meta["model"]:
-        raise CheckpointError(f"{where}.model: expected {_show(model.config())} (what "
+        raise CheckpointError(f"{where}.model: expected {show(model.config())} (what "
                               f"meta.config and meta.vocabularies build), got "
-                              f"{_show(meta['model'])}: {_ADVICE}")
+                              f"{show(meta['model'])}: {ADVICE}")
     unknown = sorted(k for k in arrays if not k.startswith(PARTS))
     if unknown:
         raise CheckpointError(f"checkpoint {npz} holds unknown array {unknown[0]!r} (expected "
-                              f"names starting {', '.join(PARTS)}): {_ADVICE}")
+                              f"names starting {', '.join(PARTS)}): {ADVICE}")
     ckpt = TaskCheckpoint(js, npz, arrays, meta, config, task, model)
     validate.check_arrays(ckpt, "model/", ckpt.part("model/"), checkpoint.model_state(model))
     checkpoint.load_model_state(model, ckpt.part("model/"))
@@ -118,13 +118,8 @@ def _task(kind: str, d: Any, level: str, where: str) -> Task:
     for vocab in vocabs:
         if vocab.level != level:
             raise CheckpointError(f"{where}: a {vocab.level} vocabulary, but meta.config says "
-                                  f"level {level!r}: {_ADVICE}")
+                                  f"level {level!r}: {ADVICE}")
     return task
-
-
-def _show(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 # ------------------------------------------------------------- training state
@@ -141,7 +136,7 @@ def check_task_training_state(ckpt: TaskCheckpoint, model: Any, optimizer: Any,
                                 max(len(order or []), 1), PROGRESS_RULES)
     if "order_rng" not in ckpt.meta:
         raise CheckpointError(f"checkpoint {ckpt.json_path} field meta.order_rng is missing: "
-                              f"{_ADVICE}")
+                              f"{ADVICE}")
     validate.check_rng(ckpt.meta["order_rng"], f"checkpoint {ckpt.json_path} field "
                        "meta.order_rng")
 
@@ -155,7 +150,7 @@ def _order(ckpt: TaskCheckpoint, n: int) -> list[np.ndarray] | None:
 
     def fail(what: str) -> CheckpointError:
         return CheckpointError(f"checkpoint {ckpt.npz_path} arrays 'order/index' and "
-                               f"'order/bounds': {what}: {_ADVICE}")
+                               f"'order/bounds': {what}: {ADVICE}")
 
     if set(given) != {"index", "bounds"}:
         raise fail(f"expected exactly these two order/ arrays, got {sorted(given)}")

@@ -42,6 +42,7 @@ from rnnlab.validate.checkpoint_files import (
 )
 from rnnlab.validate.record import read_run_record
 from rnnlab.validate.rules import (
+    ADVICE,
     CONFIG_RULES,
     DTYPES,
     MODEL_RULES,
@@ -53,12 +54,13 @@ from rnnlab.validate.rules import (
     check_config,
     not_nan,
     number,
+    show,
 )
 from rnnlab.validate.sizes import check_size, memory_bytes, parameter_count
 from rnnlab.validate.state import check_resume_state, check_rng, check_training_state
 
-__all__ = ["CONFIG_RULES", "DTYPES", "MODEL_RULES", "NONNEG", "OPTIONAL_MODEL_RULES",
+__all__ = ["ADVICE", "CONFIG_RULES", "DTYPES", "MODEL_RULES", "NONNEG", "OPTIONAL_MODEL_RULES",
            "OPTIONAL_PROGRESS_RULES", "PARTS", "POS", "PROGRESS_RULES", "Checkpoint",
            "CheckpointFiles", "check_arrays", "check_config", "check_resume_state", "check_rng",
            "check_size", "check_training_state", "memory_bytes", "not_nan", "number",
-           "parameter_count", "read_checkpoint", "read_run_record"]
+           "parameter_count", "read_checkpoint", "read_run_record", "show"]
