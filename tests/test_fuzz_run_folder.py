@@ -211,6 +211,23 @@ def test_what_the_long_run_found(trained, data, command, path):
     _check(trained, data, command, lambda run: mutate_checkpoints(run, (path, "delete", None)))
 
 
+def test_inspect_names_the_run_whose_training_text_fails(trained, data):
+    """Found by the long profile: with meta.config.data deleted, ``inspect gradients`` reads
+    the bundled corpus (the default), which the run's vocabulary cannot encode; the error
+    named only that corpus, not the run it came from."""
+    code, _, err = _check(trained, data, "inspect gradients", lambda run: mutate_checkpoints(
+        run, (("meta", "config", "data"), "delete", None)))
+    assert code == 2 and "its training text" in err and "--text" in err, err
+
+
+@pytest.mark.parametrize("raw", [b"1", b"[]", b'{"config": 3}', b"null"])
+def test_report_on_a_config_json_that_is_not_an_object(trained, data, raw):
+    """Found by the long profile: config.json holding ``1`` was an AttributeError."""
+    code, _, err = _check(trained, data, "report",
+                          lambda run: (run / "config.json").write_bytes(raw))
+    assert code == 2 and "config.json" in err, err
+
+
 @pytest.mark.parametrize("mutation", [
     (("meta", "sample_rng"), "replace", None),
     (("meta", "sample_rng", "state"), "delete", None),

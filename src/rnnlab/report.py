@@ -150,6 +150,18 @@ def config_section(record: dict[str, Any]) -> str:
     return f"<table>{cells}</table>"
 
 
+def _read_record(path: Path) -> dict[str, Any]:
+    """config.json as shown in the report: any JSON object whose "config" (if any) is one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # JSONDecodeError included
+        raise RunFolderError(f"{path} is not valid JSON ({e}): restore it") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config", {}), dict):
+        raise RunFolderError(f"{path}: expected a JSON object whose \"config\" is an object, "
+                             f"got {json.dumps(record)[:60]}: restore it")
+    return record
+
+
 def build_report(run_dir: str | Path, *, steps: int = 50, windows: int = 8) -> str:
     """The HTML of ``run_dir``'s report (a str)."""
     run_dir = Path(run_dir)
@@ -157,10 +169,7 @@ def build_report(run_dir: str | Path, *, steps: int = 50, windows: int = 8) -> s
     if not run_dir.is_dir() or not (cfg_path.is_file() or (run_dir / "metrics.jsonl").is_file()):
         raise RunFolderError(f"{run_dir} is not a run folder (no config.json or metrics.jsonl):"
                              " pass the --out folder of an rnnlab train run")
-    try:
-        record = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunFolderError(f"{cfg_path} is not valid JSON ({e}): restore it") from None
+    record = _read_record(cfg_path) if cfg_path.is_file() else {}
     rows = _with_train_ppl(load_metrics(run_dir))
     parts = [f"<h1>Training report: {html.escape(str(run_dir))}</h1>",
              f"<p>{len(rows)} evaluations recorded.</p>"]

@@ -124,8 +124,15 @@ def checkpoint_curves(run: str, steps: int, count: int, text: str | None = None,
     """Gradient-flow curves of a run's checkpoint over windows of ``text`` (default: the
     run's training text), and the text's path."""
     model, vocab, meta = load_run(run)
-    text = text or run_data(meta)
-    curves = gradient_curves(model, text_ids(text, vocab), steps, count, model.cell, text)
+    if text:
+        ids = text_ids(text, vocab)
+    else:
+        text = run_data(meta)
+        try:
+            ids = text_ids(text, vocab)
+        except DataError as e:  # the checkpoint's config names it (the bundled corpus if none)
+            raise DataError(f"run {run}, its training text: {e}; or pass --text FILE") from None
+    curves = gradient_curves(model, ids, steps, count, model.cell, text)
     keep = layer_range(layer, model.rnn.num_layers)
     if len(keep) < model.rnn.num_layers:
         curves = {k: v for k, v in curves.items() if k.endswith(f"layer {keep[0]}")}
