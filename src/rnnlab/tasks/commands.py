@@ -52,7 +52,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             given["level"] = "word"  # CoNLL tokens are words
         cfg = TrainConfig(**given)
         run = TaskRun.create(cfg, force=args.force)
-        print(f"training a {cfg.layers}x{cfg.hidden} {cfg.cell.upper()} {task} model on "
+        kind = f"{'bidirectional ' if cfg.bidirectional else ''}{cfg.cell.upper()}"
+        print(f"training a {cfg.layers}x{cfg.hidden} {kind} {task} model on "
               f"{cfg.data} ({len(run.train)} training and {len(run.val)} validation "
               f"examples) into {run.directory}", file=sys.stderr)
     with commands.threads(run.config.threads):
