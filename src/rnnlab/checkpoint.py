@@ -214,6 +214,15 @@ def model_state(model: Module) -> dict[str, np.ndarray]:
     return {name: np.array(p.value, copy=True) for name, p in model.named_params().items()}
 
 
+def part(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose names start with ``prefix`` ("model/", "optim/", ...), prefix removed.
+
+    >>> sorted(part({"model/w": 1, "optim/m.w": 2, "model/b": 3}, "model/"))
+    ['b', 'w']
+    """
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
 def load_model_state(model: Module, arrays: Mapping[str, np.ndarray]) -> None:
     """Copy ``arrays`` (as from :func:`model_state`) into ``model``'s parameters.
 

@@ -155,17 +155,14 @@ class Run:
         checkpoint.save(self.directory, name, arrays, meta)
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        def part(prefix: str) -> dict[str, np.ndarray]:
-            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-        checkpoint.load_model_state(self.model, part("model/"))
-        self.optimizer.load_state_dict(part("optim/"), meta["optimizer"])
+        checkpoint.load_model_state(self.model, checkpoint.part(arrays, "model/"))
+        self.optimizer.load_state_dict(checkpoint.part(arrays, "optim/"), meta["optimizer"])
         self.rng.bit_generator.state = meta["rng"]
         if "sample_rng" in meta:  # runs saved before samples were recorded have none
             self.sample_rng.bit_generator.state = meta["sample_rng"]
         self.progress = Progress(**meta["progress"])
         self.schedule_state = meta["schedule"]
-        state = [v for _, v in sorted(part("state/").items())]
+        state = [v for _, v in sorted(checkpoint.part(arrays, "state/").items())]
         self.state = None if not state else (tuple(state) if len(state) > 1 else state[0])
 
     # -------------------------------------------------------------- metrics

@@ -141,11 +141,8 @@ class TaskRun(Run):
         checkpoint.save(self.directory, name, arrays, meta)
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        def part(prefix: str) -> dict[str, np.ndarray]:
-            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-        checkpoint.load_model_state(self.model, part("model/"))
-        self.optimizer.load_state_dict(part("optim/"), meta["optimizer"])
+        checkpoint.load_model_state(self.model, checkpoint.part(arrays, "model/"))
+        self.optimizer.load_state_dict(checkpoint.part(arrays, "optim/"), meta["optimizer"])
         self.rng.bit_generator.state = meta["rng"]
         self.order_rng.bit_generator.state = meta["order_rng"]
         self.progress = TaskProgress(**meta["progress"])

@@ -44,7 +44,7 @@ class CheckpointFiles:
     meta: dict[str, Any]
 
     def part(self, prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+        return checkpoint.part(self.arrays, prefix)
 
 
 @dataclass
