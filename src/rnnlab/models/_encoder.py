@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
+from rnnlab.models._config import checked_from_config
 from rnnlab.models.language_model import CELLS
 from rnnlab.nn import Dropout, Embedding, Module, SoftmaxCrossEntropy
 from rnnlab.nn.recurrent import Recurrent
@@ -153,15 +154,7 @@ class RecurrentEncoder(Module):
     @classmethod
     def from_config(cls, cfg: dict[str, Any], rng: np.random.Generator) -> Any:
         """A freshly initialised model of the configuration ``cfg`` (from ``config()``)."""
-        unknown = sorted(set(cfg) - set(cls.CONFIG_KEYS))
-        if unknown:
-            raise ValueError(f"unknown model configuration key {unknown[0]!r} "
-                             f"(known: {', '.join(cls.CONFIG_KEYS)})")
-        first = cls.CONFIG_KEYS[0]
-        if first not in cfg:
-            raise ValueError(f"model configuration lacks {first!r}")
-        kw = dict(cfg)
-        return cls(kw.pop(first), **kw, rng=rng)
+        return checked_from_config(cls, cfg, cls.CONFIG_KEYS, cls.CONFIG_KEYS[:1], rng)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

@@ -46,6 +46,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
+from rnnlab.models._config import checked_from_config
 from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.embedding import ONE_HOT_MAX, add_rows_at
 from rnnlab.nn.recurrent import Recurrent
@@ -255,14 +256,7 @@ class LanguageModel(Module):
     @classmethod
     def from_config(cls, cfg: dict[str, Any], rng: np.random.Generator) -> LanguageModel:
         """A freshly initialised model of the configuration ``cfg`` (from :meth:`config`)."""
-        unknown = sorted(set(cfg) - set(CONFIG_KEYS))
-        if unknown:
-            raise ValueError(f"unknown model configuration key {unknown[0]!r} "
-                             f"(known: {', '.join(CONFIG_KEYS)})")
-        if "vocab_size" not in cfg:
-            raise ValueError("model configuration lacks 'vocab_size'")
-        kw = dict(cfg)
-        return cls(kw.pop("vocab_size"), **kw, rng=rng)
+        return checked_from_config(cls, cfg, CONFIG_KEYS, ("vocab_size",), rng)
 
     def __repr__(self) -> str:
         c = self.config()

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype, check_sizes
+from rnnlab.models._config import checked_from_config
 from rnnlab.models._decoding import (
     Decoded,
     beam_search,
@@ -241,13 +242,6 @@ class Seq2Seq(Module):
     @classmethod
     def from_config(cls, cfg: dict[str, Any], rng: np.random.Generator) -> Seq2Seq:
         """A freshly initialised model of the configuration ``cfg`` (from :meth:`config`)."""
-        unknown = sorted(set(cfg) - set(CONFIG_KEYS))
-        if unknown:
-            raise ValueError(f"unknown model configuration key {unknown[0]!r} "
-                             f"(known: {', '.join(CONFIG_KEYS)})")
-        missing = [k for k in ("src_vocab_size", "tgt_vocab_size") if k not in cfg]
-        if missing:
-            raise ValueError(f"model configuration lacks {missing[0]!r}")
-        kw = dict(cfg)
-        return cls(kw.pop("src_vocab_size"), kw.pop("tgt_vocab_size"), **kw, rng=rng)
+        return checked_from_config(cls, cfg, CONFIG_KEYS, ("src_vocab_size", "tgt_vocab_size"),
+                                   rng)
 
