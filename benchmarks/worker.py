@@ -26,7 +26,7 @@ from floor import matmul_floor
 from threadpoolctl import threadpool_limits
 
 from rnnlab.data import BPTTBatches, Vocab, read_text
-from rnnlab.generate import sample
+from rnnlab.models.generate import sample
 from rnnlab.models import LanguageModel
 from rnnlab.optim import SGD, clip_grad_norm
 from rnnlab.run import bundled_corpus
@@ -86,7 +86,7 @@ class TorchSide:
     def __init__(self, cfg: dict[str, Any], model: LanguageModel) -> None:
         import torch
 
-        from rnnlab.torch_compat import export_params
+        from rnnlab.nn.torch_compat import export_params
 
         self.torch, self.cfg = torch, cfg
         cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cfg["cell"]]

@@ -15,7 +15,7 @@ import numpy as np
 
 from rnnlab.models import Seq2Seq
 from rnnlab.optim import Adam, clip_grad_norm
-from rnnlab.schedule import Schedule
+from rnnlab.optim.schedule import Schedule
 
 
 class Codec:

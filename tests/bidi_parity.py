@@ -16,7 +16,7 @@ from test_recurrent_torch import TORCH_DTYPE, D, H, leaves, random_nonzero
 from torch_parity import assert_close
 
 from rnnlab import GRU, LSTM, RNN
-from rnnlab.torch_compat import export_params, import_params
+from rnnlab.nn.torch_compat import export_params, import_params
 
 torch = pytest.importorskip("torch")
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from rnnlab import cli, commands, errors
-from rnnlab.checkpoint import CheckpointError
-from rnnlab.config import TrainConfig
+from rnnlab.training.checkpoint import CheckpointError
+from rnnlab.training.config import TrainConfig
 from rnnlab.data import LEVELS, DataError
 from rnnlab.models import LanguageModel
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
-from rnnlab.schedule import SCHEDULES
+from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.train import TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]

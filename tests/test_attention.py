@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch_parity import assert_close
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.nn import Attention
 
 T, S, N, H, HK, A = 3, 5, 3, 4, 6, 3

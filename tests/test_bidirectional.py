@@ -23,7 +23,7 @@ from test_recurrent_torch import CELLS, DTYPES, D, H, leaves
 from torch_parity import TOL
 
 from rnnlab import GRU
-from rnnlab.torch_compat import export_params, import_params
+from rnnlab.nn.torch_compat import export_params, import_params
 
 torch = pytest.importorskip("torch")
 

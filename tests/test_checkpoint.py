@@ -1,4 +1,4 @@
-"""rnnlab.checkpoint: exact round trips, atomic writes, every corruption a CheckpointError."""
+"""rnnlab.training.checkpoint: exact round trips, atomic writes, every corruption a CheckpointError."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from rnnlab import checkpoint
-from rnnlab.checkpoint import CheckpointError, load, load_model_state, model_state, save
+from rnnlab.training import checkpoint
+from rnnlab.training.checkpoint import CheckpointError, load, load_model_state, model_state, save
 from rnnlab.models import LanguageModel
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch_parity import assert_close
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.models import SequenceClassifier
 from rnnlab.optim import Adam
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from seq_tasks import batch, train
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.models import ConditionedGenerator
 
 V, F, E, H, N = 6, 3, 3, 4, 3

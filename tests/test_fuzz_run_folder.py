@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from rnnlab.models import LanguageModel
 from rnnlab.run import bundled_corpus
-from rnnlab.validate import parameter_count
+from rnnlab.training.validate import parameter_count
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""rnnlab.generate: sampling options, determinism, streaming, argument errors."""
+"""rnnlab.models.generate: sampling options, determinism, streaming, argument errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnnlab.data import Vocab
-from rnnlab.generate import decoded_pieces, default_prime_ids, draw, next_probs, sample
+from rnnlab.models.generate import decoded_pieces, default_prime_ids, draw, next_probs, sample
 from rnnlab.models import LanguageModel
 
 V = 12

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.gradcheck_suite import cases
 
 CASES = cases()

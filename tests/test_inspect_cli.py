@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_cli import TINY, assert_one_line_error, rnnlab
 
-from rnnlab.inspect.commands import fresh_curves
+from rnnlab.cli.inspect import fresh_curves
 from rnnlab.inspect.gradient_flow import measure_decay
 from rnnlab.run import bundled_corpus
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from torch_parity import TOL, assert_close
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.models import LanguageModel
-from rnnlab.torch_compat import export_params
+from rnnlab.nn.torch_compat import export_params
 
 CELLS = ["rnn", "lstm", "gru"]
 V, E, H, L, T, N = 7, 4, 4, 2, 3, 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnlab.gradcheck import check, check_module
+from rnnlab.nn.gradcheck import check, check_module
 from rnnlab.nn.dropout import Dropout
 from rnnlab.nn.embedding import Embedding
 from rnnlab.nn.linear import Linear

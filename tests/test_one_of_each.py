@@ -8,7 +8,7 @@ import pytest
 
 from rnnlab.atomic import atomic_open, atomic_write_text
 from rnnlab.data import BPTTBatches
-from rnnlab.evaluation import evaluate_loss
+from rnnlab.tasks.lm import evaluate_loss
 from rnnlab.models import LanguageModel
 from rnnlab.nn import Parameter
 from rnnlab.optim import clip_grad_norm, grad_norm

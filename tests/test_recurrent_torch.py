@@ -14,7 +14,7 @@ import pytest
 from torch_parity import TOL, assert_close
 
 from rnnlab import GRU, LSTM, RNN
-from rnnlab.torch_compat import export_params, import_params
+from rnnlab.nn.torch_compat import export_params, import_params
 
 torch = pytest.importorskip("torch")
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from seq_tasks import batch, digit_strings, train
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.models import Seq2Seq
 from rnnlab.models._source_encoder import reverse_within
 

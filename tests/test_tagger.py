@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch_parity import assert_close
 
-from rnnlab import gradcheck
+from rnnlab.nn import gradcheck
 from rnnlab.data.padded import PaddedBatches
 from rnnlab.metrics import token_accuracy
 from rnnlab.models import SequenceTagger

@@ -20,7 +20,7 @@ from task_cli_data import (
     write_files,
 )
 
-from rnnlab.config import TrainConfig
+from rnnlab.training.config import TrainConfig
 from rnnlab.tasks.flags import TASKS, table
 from rnnlab.tasks.run import TaskRun, load_task_data
 from rnnlab.tasks.train import train_task

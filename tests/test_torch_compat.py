@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab import GRU, LSTM, RNN
-from rnnlab.torch_compat import export_params, import_params
+from rnnlab.nn.torch_compat import export_params, import_params
 
 torch = pytest.importorskip("torch")
 

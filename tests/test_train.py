@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlab import checkpoint
+from rnnlab.training import checkpoint
 from rnnlab.run import Run, TrainConfig, bundled_corpus
 from rnnlab.train import TrainingDiverged, divergence_limit, evaluate, train
 

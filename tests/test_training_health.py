@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab import checkpoint
+from rnnlab.training import checkpoint
 from rnnlab.errors import UsageError
 from rnnlab.models import LanguageModel
 from rnnlab.run import Run, TrainConfig, bundled_corpus

@@ -12,6 +12,10 @@ If anything raises before step 3 the temp file is deleted and the target is unto
 :func:`atomic_open` is the whole recipe; :func:`staged` stops after step 2 for a writer
 that renames several files itself (a checkpoint's ``.npz`` and ``.json`` pair).
 
+A log that grows a line at a time (``metrics.jsonl``) is appended to instead
+(:func:`append_line`): one ``write`` of the whole line, and if it fails part-way (a full
+disk) the file is cut back to its old length, so a reader never sees half a row.
+
 >>> import tempfile
 >>> from pathlib import Path
 >>> with tempfile.TemporaryDirectory() as d:
@@ -87,6 +91,28 @@ def atomic_write_text(target: StrPath, text: str) -> None:
     """Write ``text`` (UTF-8) to ``target`` atomically."""
     with atomic_open(target, "w") as f:
         f.write(text)
+
+
+def append_line(target: StrPath, line: str, *, sync: bool = True) -> None:
+    """Append ``line`` and a newline to ``target`` (created if absent), all or nothing: a
+    failed write (no space left) truncates the file back to its length before, then
+    raises. ``sync``: fsync before returning (a row that must survive a crash)."""
+    data = (line + "\n").encode("utf-8")
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # the umask applies
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            while written < len(data):  # a short write: the rest, or the error that stopped it
+                written += os.write(fd, data[written:])
+            if sync:
+                os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def sync_dir(directory: StrPath) -> None:

@@ -13,7 +13,7 @@ Each message is one line: what is wrong, then what to do. The command line catch
 :class:`RnnlabError` alone, so a new error class only has to derive from it (or from one
 of its subclasses) to be reported that way. The classes are also importable from where
 they were defined before this module existed (``rnnlab.cli``, ``rnnlab.data``,
-``rnnlab.checkpoint``, ``rnnlab.train``).
+``rnnlab.training.checkpoint``, ``rnnlab.train``).
 
 >>> issubclass(DataError, RnnlabError) and issubclass(DataError, ValueError)
 True

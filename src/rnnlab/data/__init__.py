@@ -18,7 +18,7 @@ knows no network: it imports nothing from :mod:`rnnlab.nn` (import-linter checks
 """
 
 from rnnlab.data.batching import BPTTBatches, split_ids
-from rnnlab.data.corpus import encode_file, read_bytes, read_text, sha256_file
+from rnnlab.data.corpus import bundled_corpus, encode_file, read_bytes, read_text, sha256_file
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import PaddedBatches, pad, shuffled_split
 from rnnlab.data.tasks import read_classify, read_seq2seq, read_tagged, task_vocab
@@ -26,5 +26,5 @@ from rnnlab.data.vocab import LEVELS, Vocab
 from rnnlab.errors import DataError
 
 __all__ = ["LEVELS", "BPTTBatches", "DataError", "Labels", "PaddedBatches", "Vocab",
-           "encode_file", "pad", "read_bytes", "read_classify", "read_seq2seq", "read_tagged",
-           "read_text", "sha256_file", "shuffled_split", "split_ids", "task_vocab"]
+           "bundled_corpus", "encode_file", "pad", "read_bytes", "read_classify", "read_seq2seq",
+           "read_tagged", "read_text", "sha256_file", "shuffled_split", "split_ids", "task_vocab"]

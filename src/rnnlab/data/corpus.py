@@ -17,6 +17,7 @@ import codecs
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -33,6 +34,11 @@ T = TypeVar("T")
 # Bytes read at a time when hashing or encoding; big enough that the per-chunk overhead
 # vanishes, small enough that a chunk's temporaries (e.g. its UTF-32 copy) stay modest.
 CHUNK_BYTES = 16 * 2**20
+
+
+def bundled_corpus() -> Path:
+    """tiny-shakespeare, shipped with the package (public-domain text)."""
+    return Path(str(resources.files("rnnlab") / "corpora" / "tinyshakespeare.txt"))
 
 
 def read_text(path: StrPath) -> str:

@@ -12,7 +12,7 @@ The glue that does run a model sits beside them:
 
 - :mod:`~rnnlab.inspect.model`: runs a :class:`~rnnlab.models.LanguageModel` over text
   windows and reads the layer's public ``states``, ``gate_values`` and ``state_grads``.
-- :mod:`~rnnlab.inspect.commands`: ``rnnlab inspect gradients | gates | activations``.
+- :mod:`~rnnlab.cli.inspect`: ``rnnlab inspect gradients | gates | activations``.
 
 The shapes the array functions take (L layers,
 T steps, N sequences, H cells, V vocabulary size, K predictions per step)::

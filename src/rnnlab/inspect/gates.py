@@ -122,7 +122,7 @@ def plot_gates(report: Mapping[str, Any], out: str | Path) -> Path:
     """
     from matplotlib.figure import Figure
 
-    from rnnlab.plot import save_png
+    from rnnlab.training.plot import save_png
 
     layers = report["layers"]
     names = list(CELLS[report["cell"]])

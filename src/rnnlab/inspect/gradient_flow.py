@@ -112,7 +112,7 @@ def plot_gradient_flow(
     """
     from matplotlib.figure import Figure
 
-    from rnnlab.plot import save_png
+    from rnnlab.training.plot import save_png
 
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()

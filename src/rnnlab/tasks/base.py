@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.config import TrainConfig
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.errors import DataError
+from rnnlab.training.config import TrainConfig
 
 
 @dataclass(frozen=True)

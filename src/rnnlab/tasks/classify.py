@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.config import TrainConfig
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import (
@@ -24,9 +23,11 @@ from rnnlab.metrics import accuracy, confusion_matrix, macro_f1
 from rnnlab.models import SequenceClassifier
 from rnnlab.models.classifier import softmax
 from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, json_fields, model_kwargs
+from rnnlab.tasks.sequence import SequenceTask
+from rnnlab.training.config import TrainConfig
 
 
-class ClassifyTask:
+class ClassifyTask(SequenceTask):
     """Input vocabulary and class names of a classify run."""
 
     name, main_metric = "classify", "accuracy"
@@ -48,10 +49,14 @@ class ClassifyTask:
         check_nonempty(enc)
         return enc
 
+    def vocabularies(self) -> list[Vocab]:
+        """The input vocabulary first."""
+        return [self.vocab]
+
     def outputs(self) -> int:
         return len(self.labels)
 
-    def model(self, cfg: TrainConfig, rng: np.random.Generator) -> SequenceClassifier:
+    def new_model(self, cfg: TrainConfig, rng: np.random.Generator) -> SequenceClassifier:
         return SequenceClassifier(len(self.labels), vocab_size=len(self.vocab), pooling=cfg.pooling,
                                   dropout=cfg.dropout, init_range=cfg.init_range,
                                   **model_kwargs(cfg), rng=rng)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rnnlab.config import TrainConfig, flag
 from rnnlab.errors import UsageError
+from rnnlab.training.config import TrainConfig, flag
 
 TASKS = ("lm", "classify", "tag", "seq2seq")
 SEQUENCE_TASKS = TASKS[1:]

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.config import TrainConfig
 from rnnlab.data.padded import Batch, PaddedBatches, pad
 from rnnlab.data.tasks import Seq2SeqExamples, encode_texts, read_seq2seq, task_vocab
 from rnnlab.data.vocab import Vocab
@@ -21,11 +20,13 @@ from rnnlab.errors import DataError
 from rnnlab.metrics import exact_match
 from rnnlab.models import Seq2Seq
 from rnnlab.tasks.base import Encoded, LossSum, check_nonempty, in_order, json_fields, model_kwargs
+from rnnlab.tasks.sequence import SequenceTask
+from rnnlab.training.config import TrainConfig
 
 MAX_LENGTH = 100_000  # the most tokens a checkpoint's decoding bound may ask for
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(SequenceTask):
     """Source and target vocabularies of a seq2seq run, and its decoding bound."""
 
     name, main_metric = "seq2seq", "exact_match"
@@ -51,10 +52,14 @@ class Seq2SeqTask:
         check_nonempty(Encoded(enc.path, enc.targets, None, enc.lines))
         return enc
 
+    def vocabularies(self) -> list[Vocab]:
+        """The input vocabulary first."""
+        return [self.source, self.target]
+
     def outputs(self) -> int:
         return len(self.target) + 2
 
-    def model(self, cfg: TrainConfig, rng: np.random.Generator) -> Seq2Seq:
+    def new_model(self, cfg: TrainConfig, rng: np.random.Generator) -> Seq2Seq:
         return Seq2Seq(len(self.source), self.outputs(), reverse_source=cfg.reverse_source,
                        peeky=cfg.peeky,
                        attention=None if cfg.attention == "none" else cfg.attention,

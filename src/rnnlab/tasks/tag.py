@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.config import TrainConfig
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import TagExamples, encode_tagged, encode_tokens, read_tagged
@@ -22,6 +21,8 @@ from rnnlab.errors import UsageError
 from rnnlab.metrics import entity_scores
 from rnnlab.models import SequenceTagger
 from rnnlab.tasks.base import Encoded, LossSum, in_order, json_fields, model_kwargs, steps_of
+from rnnlab.tasks.sequence import SequenceTask
+from rnnlab.training.config import TrainConfig
 
 
 def is_bio(names: list[str]) -> bool:
@@ -34,7 +35,7 @@ def is_bio(names: list[str]) -> bool:
     return ok and any(n.startswith("B-") for n in names)
 
 
-class TagTask:
+class TagTask(SequenceTask):
     """Word vocabulary and tag names of a tagging run."""
 
     name = "tag"
@@ -59,10 +60,14 @@ class TagTask:
         x, y = encode_tagged(examples, self.vocab, self.labels)
         return Encoded(examples.path, x, y, examples.lines)
 
+    def vocabularies(self) -> list[Vocab]:
+        """The input vocabulary first."""
+        return [self.vocab]
+
     def outputs(self) -> int:
         return len(self.labels)
 
-    def model(self, cfg: TrainConfig, rng: np.random.Generator) -> SequenceTagger:
+    def new_model(self, cfg: TrainConfig, rng: np.random.Generator) -> SequenceTagger:
         return SequenceTagger(len(self.labels), vocab_size=len(self.vocab), dropout=cfg.dropout,
                               init_range=cfg.init_range, **model_kwargs(cfg), rng=rng)
 

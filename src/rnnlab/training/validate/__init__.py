@@ -7,23 +7,24 @@ Every command that reads a run folder comes through here, so ``train --resume``,
                                      field's type and range (a missing field takes its default)
     check_size(kwargs, V, B, T)      parameters + optimizer buffers + one step's activations
                                      fit in this machine's memory, before anything is allocated
-    read_checkpoint(dir, name)       checkpoint.load (format, integrity hash), then its "model",
-                                     "vocab" and "config" fields, the model built from them and
-                                     every model/ array: names, shapes, dtypes, finite values
+    read_checkpoint(dir, name, tasks)  checkpoint.load (format, integrity hash), then its
+                                     "task", "config" and the task's own fields, the model the
+                                     task builds from them and every model/ array: names,
+                                     shapes, dtypes, finite values
     read_run_record(dir)             config.json: JSON, its config (check_config), data hashes
-    check_training_state(ckpt, ...)  what only training uses: optimizer state matching the
+    check_resume_state(ckpt, ...)    what only training uses: optimizer state matching the
                                      parameters, RNG, progress (data position in range),
-                                     schedule, the carried state; before anything is changed
-                                     (check_resume_state: the part task runs share, see
-                                     rnnlab.tasks.checks)
+                                     schedule; before anything is changed (the task's feed
+                                     checks its own part: the carried state, the order)
 
 One module per job, each importing only those above it::
 
     rules              the field rules (CONFIG_RULES, MODEL_RULES, PROGRESS_RULES),
                        check_fields, check_config, the message helpers
     sizes              parameter_count, memory_bytes, check_size
-    checkpoint_files   CheckpointFiles, Checkpoint, read_checkpoint, check_arrays
-    state              check_training_state, check_resume_state, check_rng
+    checkpoint_files   CheckpointFiles, Checkpoint, read_checkpoint, check_arrays,
+                       check_model_meta
+    state              check_resume_state, check_rng
     record             read_run_record (config.json)
 
 Each problem is a :class:`CheckpointError` (or :class:`RunFolderError` for ``config.json``)
@@ -33,15 +34,15 @@ Parameters must be finite: a checkpoint holding NaN or infinity is refused, so a
 that exits 0 never reports a NaN model's loss.
 """
 
-from rnnlab.validate.checkpoint_files import (
-    PARTS,
+from rnnlab.training.validate.checkpoint_files import (
     Checkpoint,
     CheckpointFiles,
     check_arrays,
+    check_model_meta,
     read_checkpoint,
 )
-from rnnlab.validate.record import read_run_record
-from rnnlab.validate.rules import (
+from rnnlab.training.validate.record import read_run_record
+from rnnlab.training.validate.rules import (
     ADVICE,
     CONFIG_RULES,
     DTYPES,
@@ -56,11 +57,11 @@ from rnnlab.validate.rules import (
     number,
     show,
 )
-from rnnlab.validate.sizes import check_size, memory_bytes, parameter_count
-from rnnlab.validate.state import check_resume_state, check_rng, check_training_state
+from rnnlab.training.validate.sizes import check_size, memory_bytes, parameter_count
+from rnnlab.training.validate.state import check_resume_state, check_rng
 
 __all__ = ["ADVICE", "CONFIG_RULES", "DTYPES", "MODEL_RULES", "NONNEG", "OPTIONAL_MODEL_RULES",
-           "OPTIONAL_PROGRESS_RULES", "PARTS", "POS", "PROGRESS_RULES", "Checkpoint",
-           "CheckpointFiles", "check_arrays", "check_config", "check_resume_state", "check_rng",
-           "check_size", "check_training_state", "memory_bytes", "not_nan", "number",
-           "parameter_count", "read_checkpoint", "read_run_record", "show"]
+           "OPTIONAL_PROGRESS_RULES", "POS", "PROGRESS_RULES", "Checkpoint", "CheckpointFiles",
+           "check_arrays", "check_config", "check_model_meta", "check_resume_state", "check_rng",
+           "check_size", "memory_bytes", "not_nan", "number", "parameter_count",
+           "read_checkpoint", "read_run_record", "show"]

@@ -5,7 +5,7 @@ rnnlab names and lays out parameters exactly as PyTorch does (``weight_ih_l0`` o
 sub-modules), so interchange is a dictionary of arrays::
 
     import torch, rnnlab
-    from rnnlab.torch_compat import export_params, import_params
+    from rnnlab.nn.torch_compat import export_params, import_params
 
     ours = rnnlab.LSTM(10, 20, num_layers=2, dtype=np.float32, rng=np.random.default_rng(0))
     theirs = torch.nn.LSTM(10, 20, num_layers=2)

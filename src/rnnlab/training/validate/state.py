@@ -1,9 +1,7 @@
 """What only training uses of a checkpoint, checked before ``train --resume`` changes anything::
 
-    check_training_state(ckpt, ...)  a language model's: check_resume_state, the sample RNG
-                                     and the carried state/ arrays
-    check_resume_state(ckpt, ...)    what every resume restores (task runs too, see
-                                     rnnlab.tasks.checks): the model's configuration,
+    check_resume_state(ckpt, ...)    what every resume restores (the task's feed checks its
+                                     own part: Feed.check): the model's configuration,
                                      meta.progress (data position in range), schedule, RNG,
                                      optimizer state matching the parameters
     check_rng(state, where)          a PCG64 generator's state
@@ -18,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from rnnlab.errors import CheckpointError
-from rnnlab.models import LanguageModel
-from rnnlab.validate.checkpoint_files import Checkpoint, CheckpointFiles, check_arrays
-from rnnlab.validate.rules import (
+from rnnlab.training.validate.checkpoint_files import CheckpointFiles, check_arrays
+from rnnlab.training.validate.rules import (
     ADVICE,
     NONNEG,
     OPTIONAL_PROGRESS_RULES,
@@ -30,20 +27,6 @@ from rnnlab.validate.rules import (
     one_line,
     show,
 )
-
-
-def check_training_state(ckpt: Checkpoint, model: LanguageModel, optimizer: Any,
-                         n_batches: int, batch_size: int) -> None:
-    """Check what resuming restores, against the run's ``model``, ``optimizer`` (built from
-    config.json), its ``n_batches`` windows per epoch and ``batch_size``. Nothing is changed."""
-    check_resume_state(ckpt, ckpt.model, model, optimizer, n_batches)
-    if "sample_rng" in ckpt.meta:  # absent in runs saved before samples were recorded
-        check_rng(ckpt.meta["sample_rng"], f"checkpoint {ckpt.json_path} field meta.sample_rng")
-    state = model.init_state(batch_size)
-    parts = state if isinstance(state, tuple) else (state,)
-    given = ckpt.part("state/")
-    if given:  # absent before the first window: training starts from zeros
-        check_arrays(ckpt, "state/", given, {str(i): s for i, s in enumerate(parts)})
 
 
 def check_resume_state(ckpt: CheckpointFiles, saved: Any, model: Any, optimizer: Any,

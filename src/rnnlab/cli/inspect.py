@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from rnnlab.atomic import atomic_write_text
-from rnnlab.data import Vocab, encode_file, read_text
+from rnnlab.cli.load import load_run as load
+from rnnlab.data import Vocab, bundled_corpus, encode_file, read_text
 from rnnlab.errors import DataError, RunFolderError, UsageError
 from rnnlab.inspect.activations_page import activations_page, top_predictions
 from rnnlab.inspect.gates import gate_report, plot_gates
@@ -46,14 +47,13 @@ def check_out(path: str | Path) -> Path:
 
 def load_run(path: str) -> tuple[LanguageModel, Vocab, dict[str, Any]]:
     """The model, vocabulary and checkpoint meta of a run folder (RunFolderError if none)."""
-    from rnnlab.commands import load_trained
-
     directory = Path(path)
     if directory.is_dir() and not any((directory / f"{n}.json").is_file() for n in ("best",
                                                                                  "last")):
         raise RunFolderError(f"{directory} is not a run folder (no checkpoint in it): pass the "
                              "--out folder of an rnnlab train run")
-    return load_trained(path)
+    ckpt = load(path, want="lm")
+    return ckpt.model, ckpt.task.vocab, {**ckpt.meta, "config": ckpt.config.to_json()}
 
 
 def text_ids(path: str, vocab: Vocab) -> np.ndarray:
@@ -68,8 +68,6 @@ def text_ids(path: str, vocab: Vocab) -> np.ndarray:
 
 def run_data(meta: dict[str, Any]) -> str:
     """The training text of a run (its --data, else the bundled corpus)."""
-    from rnnlab.run import bundled_corpus
-
     return meta.get("config", {}).get("data") or str(bundled_corpus())
 
 
@@ -140,8 +138,6 @@ def checkpoint_curves(run: str, steps: int, count: int, text: str | None = None,
 
 
 def cmd_gradients(args: argparse.Namespace) -> int:
-    from rnnlab.run import bundled_corpus
-
     out = check_out(args.out)
     if args.checkpoint:
         if args.cells is not None or args.forget_bias is not None:

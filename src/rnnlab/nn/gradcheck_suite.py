@@ -1,7 +1,7 @@
 """The cases behind ``rnnlab gradcheck``: every layer and option, checked in float64.
 
 Each case builds a small layer with random non-zero weights, biases and initial states,
-and returns the relative error (see :mod:`rnnlab.gradcheck`) of every parameter and input
+and returns the relative error (see :mod:`rnnlab.nn.gradcheck`) of every parameter and input
 gradient. The test suite asserts each is at most 1e-6; the command prints them as a table.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.gradcheck import check_module
 from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, SoftmaxCrossEntropy
+from rnnlab.nn.gradcheck import check_module
 
 T, N, D, H = 4, 3, 3, 4
 LENGTHS = np.array([4, 1, 3])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rnnlab.config import TrainConfig
 from rnnlab.errors import RunFolderError
-from rnnlab.validate.rules import check_config, one_line, show
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.validate.rules import check_config, one_line, show
 
 
 def read_run_record(directory: Path) -> tuple[TrainConfig, dict[str, str]]:

@@ -18,12 +18,12 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rnnlab.config import TrainConfig
 from rnnlab.data import LEVELS
 from rnnlab.errors import CheckpointError
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
-from rnnlab.schedule import SCHEDULES
+from rnnlab.optim.schedule import SCHEDULES
+from rnnlab.training.config import TrainConfig
 
 ADVICE = "resume from another checkpoint or retrain"
 DTYPES = ("float32", "float64")
@@ -104,7 +104,7 @@ CONFIG_RULES: dict[str, Rule] = {
     "task": _one_of(("lm", "classify", "tag", "seq2seq")), "val_fraction": _num(0, True, 1),
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
-    "peeky": _bool, "sample_length": NONNEG,
+    "peeky": _bool, "sample_length": NONNEG, "log_every": NONNEG,
 }
 MODEL_RULES: dict[str, Rule] = {
     "vocab_size": POS, "cell": _one_of(CELLS), "embed_size": POS, "hidden_size": POS,
@@ -121,7 +121,10 @@ PROGRESS_RULES: dict[str, Rule] = {
     "best_val": lambda v: None if not_nan(v)
     else "a number or Infinity (before the first evaluation)",
 }
-OPTIONAL_PROGRESS_RULES = {"grad_norm_sum": _num(0, False), "clipped_count": NONNEG}  # newer
+OPTIONAL_PROGRESS_RULES = {  # added later: runs saved before have none
+    "grad_norm_sum": _num(0, False), "clipped_count": NONNEG,
+    "log_loss_sum": _num(-math.inf, False), "log_norm_sum": _num(0, False), "log_count": NONNEG,
+}
 
 
 def check_fields(d: Any, rules: Mapping[str, Rule], where: str,

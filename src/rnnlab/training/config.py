@@ -26,7 +26,7 @@ MODEL_ARGS = {"cell": "cell", "embed": "embed_size", "hidden": "hidden_size",
               "init_range": "init_range", "dtype": "dtype", "nonlinearity": "nonlinearity",
               "forget_bias": "forget_bias"}
 # Fields that may change when a run is resumed (the rest would make it another run).
-RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor")
+RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor", "threads")
 NOT_FLAGS = ("cache_dir",)  # API only
 
 
@@ -68,6 +68,7 @@ class TrainConfig:
     clip: float = 5.0
     diverge_factor: float = 100.0  # stop when a loss exceeds this x ln V (0: never)
     eval_every: int = 250
+    log_every: int = 10  # steps between rows of steps.jsonl (0: none)
     seed: int = 0
     dtype: str = "float32"
     threads: int | None = None

@@ -32,7 +32,7 @@ from typing import Any
 
 from rnnlab.atomic import atomic_write_text
 from rnnlab.errors import RnnlabError, RunFolderError
-from rnnlab.run import load_metrics
+from rnnlab.training.folder import load_metrics
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -99,7 +99,7 @@ def curve_figure(rows: list[dict[str, Any]], title: str,
 def health_figure(rows: list[dict[str, Any]]) -> str | None:
     from matplotlib.figure import Figure
 
-    from rnnlab.plot import plot_health
+    from rnnlab.training.plot import plot_health
 
     if not any(_number(r.get("grad_norm")) or _number(r.get("grad_norm_mean")) for r in rows):
         return None
@@ -111,7 +111,7 @@ def health_figure(rows: list[dict[str, Any]]) -> str | None:
 
 def gradient_flow_section(run_dir: Path, steps: int, windows: int) -> str:
     """The gradient-flow plot of the run's checkpoint, or a line saying why there is none."""
-    from rnnlab.inspect.commands import checkpoint_curves
+    from rnnlab.cli.inspect import checkpoint_curves
     from rnnlab.inspect.gradient_flow import gradient_flow_report, plot_gradient_flow
 
     try:

@@ -1,33 +1,33 @@
-"""The ``rnnlab`` command line (also ``python -m rnnlab``).
+"""The parser of the ``rnnlab`` command line: every verb, its flags and their checks.
 
-Errors a user can fix (bad flags, bad files, bad checkpoints: every
-:class:`rnnlab.errors.RnnlabError`) print one line to stderr and exit with status 2, never a
-traceback. This module only parses; what each command does is in :mod:`rnnlab.commands`.
-The choices of ``--cell``, ``--optimizer``, ``--schedule`` and ``--level`` are the code's own
-registries, and each ``train`` flag sets the :class:`rnnlab.config.TrainConfig` field of the
-same name.
+Each ``rnnlab train`` flag sets the :class:`rnnlab.training.config.TrainConfig` field of the
+same name, and ``rnnlab train --help`` lists them in groups (data, model, task-specific,
+optimisation, evaluation and output, run control), as the README's flag table does. The
+choices of ``--cell``, ``--optimizer``, ``--schedule`` and ``--level`` are the code's own
+registries.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-from rnnlab import __version__, commands, report
+from rnnlab import __version__
+from rnnlab.cli.evaluate import cmd_eval
+from rnnlab.cli.gradcheck import cmd_gradcheck
+from rnnlab.cli.inspect import cmd_activations, cmd_gates, cmd_gradients
+from rnnlab.cli.predict import cmd_predict
+from rnnlab.cli.report import cmd_report
+from rnnlab.cli.sample import cmd_sample
+from rnnlab.cli.train import cmd_train
 from rnnlab.data import LEVELS
-from rnnlab.errors import RnnlabError, UsageError
-from rnnlab.inspect import commands as inspect
 from rnnlab.models.classifier import POOLINGS
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
-from rnnlab.schedule import SCHEDULES
-from rnnlab.tasks import commands as task_commands
+from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.tasks.flags import ATTENTIONS, TASKS
-
-__all__ = ["UsageError", "build_parser", "main"]  # UsageError: importable here as before
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,15 +89,6 @@ def _split(text: str) -> tuple[float, ...]:
     return parts
 
 
-def _add_data_flags(a: Callable[..., Any]) -> None:
-    a("--data", help="UTF-8 training text (default: bundled tiny-shakespeare)")
-    a("--val-data", help="validation text (default: the tail of --data, see --split)")
-    a("--split", type=_split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
-    a("--level", choices=LEVELS)
-    a("--max-vocab", type=POS_INT, help="word level: keep the most frequent, rest -> <unk>")
-    a("--min-freq", type=POS_INT, help="word level: rarer words -> <unk>")
-
-
 def _fraction(text: str) -> float:
     value = _probability(text)
     if value == 0:
@@ -105,27 +96,20 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _add_task_flags(a: Callable[..., Any]) -> None:
+def _add_data_flags(a: Callable[..., Any]) -> None:
     a("--task", choices=TASKS, help="lm (default): a language model; classify: "
       "label<TAB>text lines; tag: CoNLL tokens and tags; seq2seq: source<TAB>target lines")
+    a("--data", help="UTF-8 training text (default: bundled tiny-shakespeare)")
+    a("--val-data", help="validation text (default: the tail of --data, see --split)")
+    a("--split", type=_split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
     a("--val-fraction", type=_fraction, help="tasks without --val-data: the seeded shuffled "
       "share of --data held out for validation (0.1)")
-    a("--bidirectional", action="store_true", default=None,
-      help="classify, tag, seq2seq encoder: read both ways")
-    a("--pooling", choices=POOLINGS, help="classify: the sequence's vector (last)")
-    a("--attention", choices=ATTENTIONS, help="seq2seq: attention over the source (none)")
-    a("--reverse-source", action="store_true", default=None, help="seq2seq: read it reversed")
-    a("--peeky", action="store_true", default=None,
-      help="seq2seq: the source's summary at every decoder step")
+    a("--level", choices=LEVELS)
+    a("--max-vocab", type=POS_INT, help="word level: keep the most frequent, rest -> <unk>")
+    a("--min-freq", type=POS_INT, help="word level: rarer words -> <unk>")
 
 
-def _add_train(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a language model (no arguments: a character "
-                       "LSTM on the bundled tiny-shakespeare, about 5 minutes) or, with "
-                       "--task, a classifier, tagger or seq2seq model on your files")
-    _add_data_flags(p.add_argument)
-    a = p.add_argument
-    _add_task_flags(a)
+def _add_model_flags(a: Callable[..., Any]) -> None:
     a("--cell", choices=tuple(CELLS))
     a("--nonlinearity", choices=("tanh", "relu"), help="--cell rnn: h_t = tanh(a_t) or relu(a_t)")
     a("--forget-bias", type=_finite, metavar="B",
@@ -136,6 +120,20 @@ def _add_train(sub: Any) -> None:
     a("--dropout", type=_probability)
     a("--tie-weights", action="store_true", default=None)
     a("--init-range", type=POS_FLOAT, help="init every weight U(-r, r) (Zaremba: 0.1)")
+    a("--dtype", choices=("float32", "float64"))
+
+
+def _add_task_flags(a: Callable[..., Any]) -> None:
+    a("--bidirectional", action="store_true", default=None,
+      help="classify, tag, seq2seq encoder: read both ways")
+    a("--pooling", choices=POOLINGS, help="classify: the sequence's vector (last)")
+    a("--attention", choices=ATTENTIONS, help="seq2seq: attention over the source (none)")
+    a("--reverse-source", action="store_true", default=None, help="seq2seq: read it reversed")
+    a("--peeky", action="store_true", default=None,
+      help="seq2seq: the source's summary at every decoder step")
+
+
+def _add_optimisation_flags(a: Callable[..., Any]) -> None:
     a("--batch-size", type=POS_INT)
     a("--bptt", type=POS_INT, help="steps per truncated-BPTT window")
     a("--epochs", type=POS_INT)
@@ -150,19 +148,40 @@ def _add_train(sub: Any) -> None:
     a("--diverge-factor", type=NONNEG_FLOAT, metavar="F",
       help="stop when a training or validation loss exceeds F x ln(vocabulary size), "
       "uniform guessing's loss (default 100; 0: only NaN stops)")
+    a("--seed", type=NONNEG_INT)
+
+
+def _add_output_flags(a: Callable[..., Any]) -> None:
     a("--eval-every", type=NONNEG_INT, help="steps between evaluations (0: epoch ends)")
     a("--eval-batch-size", type=POS_INT, help="parallel streams when validating (32)")
-    a("--seed", type=NONNEG_INT)
-    a("--dtype", choices=("float32", "float64"))
-    a("--threads", type=POS_INT, help="BLAS threads")
+    a("--log-every", type=NONNEG_INT, help="steps between rows of RUN/steps.jsonl, the "
+      "training-loss curve (10; 0: none)")
     a("--out", help="run folder (default runs/shakespeare)")
     a("--sample-length", type=NONNEG_INT,
       help="tokens sampled at each evaluation into metrics.jsonl (200; 0: none)")
-    a("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
-    a("--force", action="store_true", help="start anew in an existing run folder")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--no-sample", action="store_true", help="don't print a sample at the end")
-    p.set_defaults(func=task_commands.cmd_train)
+
+
+def _add_control_flags(a: Callable[..., Any]) -> None:
+    a("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    a("--force", action="store_true", help="start anew in an existing run folder")
+    a("--threads", type=POS_INT, help="BLAS threads (may change on --resume)")
+
+
+TRAIN_GROUPS = (("data", _add_data_flags), ("model", _add_model_flags),
+                ("task-specific (classify, tag, seq2seq)", _add_task_flags),
+                ("optimisation", _add_optimisation_flags),
+                ("evaluation and output", _add_output_flags), ("run control", _add_control_flags))
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a language model (no arguments: a character "
+                       "LSTM on the bundled tiny-shakespeare, about 5 minutes) or, with "
+                       "--task, a classifier, tagger or seq2seq model on your files")
+    for title, add in TRAIN_GROUPS:
+        add(p.add_argument_group(title).add_argument)
+    p.set_defaults(func=cmd_train)
 
 
 def _add_sample_eval(sub: Any) -> None:
@@ -178,14 +197,14 @@ def _add_sample_eval(sub: Any) -> None:
     a("--skip", action="append", default=[], metavar="TOKEN", help="never emit TOKEN")
     a("--stop", metavar="TOKEN", help="stop when TOKEN is drawn")
     a("--seed", type=NONNEG_INT, default=0)
-    p.set_defaults(func=commands.cmd_sample)
+    p.set_defaults(func=cmd_sample)
     p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file; "
                        "a task run's metrics")
     p.add_argument("--checkpoint", default="runs/shakespeare", metavar="RUN")
     p.add_argument("--data", required=True, help="UTF-8 text (or the task's file) to evaluate on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
-    p.set_defaults(func=task_commands.cmd_eval)
+    p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="a task run's prediction for each input line")
     p.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder")
     p.add_argument("--input", metavar="FILE", help="one input per line (default: standard "
@@ -193,7 +212,7 @@ def _add_sample_eval(sub: Any) -> None:
     p.add_argument("--beam", type=POS_INT, metavar="K", help="seq2seq: beam search, K wide")
     p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.set_defaults(func=task_commands.cmd_predict)
+    p.set_defaults(func=cmd_predict)
 
 
 def _add_inspect(sub: Any) -> None:
@@ -214,10 +233,10 @@ def _add_inspect(sub: Any) -> None:
     g.add_argument("--layer", type=NONNEG_INT, help="only this layer of the checkpoint")
     g.add_argument("--out", required=True, help="the PNG to write")
     g.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
-    g.set_defaults(func=inspect.cmd_gradients)
-    for name, func, about in (("gates", inspect.cmd_gates, "gate saturation and histograms "
+    g.set_defaults(func=cmd_gradients)
+    for name, func, about in (("gates", cmd_gates, "gate saturation and histograms "
                                "of an LSTM or GRU run over a text, PNG"),
-                              ("activations", inspect.cmd_activations, "an HTML page of the "
+                              ("activations", cmd_activations, "an HTML page of the "
                                "text coloured by each cell, with the model's predictions")):
         q = what.add_parser(name, help=about)
         q.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder")
@@ -236,7 +255,7 @@ def _add_inspect(sub: Any) -> None:
     r.add_argument("run", metavar="RUN", help="a run folder")
     r.add_argument("--steps", type=POS_INT, default=50, help="gradient-flow window length")
     r.add_argument("--windows", type=POS_INT, default=8, help="gradient-flow windows")
-    r.set_defaults(func=report.cmd_report)
+    r.set_defaults(func=cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,24 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "central differences in float64")
     p.add_argument("--only", default="", help="run only the cases whose name contains this")
     p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
-    p.set_defaults(func=commands.cmd_gradcheck)
+    p.set_defaults(func=cmd_gradcheck)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except RnnlabError as e:
-        print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. piped into head: not an error of ours
-        sys.stderr.close()
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,95 @@
+"""``rnnlab train``: start a run (any task) or continue one (``--resume``), on the one loop.
+
+A problem the user can fix is raised as an :class:`rnnlab.errors.RnnlabError`, which the
+command line prints as one line with exit status 2. SIGTERM and Ctrl-C save ``last`` and
+exit 143 and 130 (:mod:`rnnlab.training.signals`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnlab.cli.sample import stream
+from rnnlab.errors import RunFolderError, UsageError
+from rnnlab.tasks import TASK_TYPES
+from rnnlab.tasks.flags import TASKS, check_flags
+from rnnlab.tasks.lm import LanguageModelTask
+from rnnlab.training import Run, train
+from rnnlab.training.config import RESUMABLE, TrainConfig, flag
+
+
+def threads(n: int | None) -> Any:
+    """A context limiting BLAS to ``n`` threads (None: as it is)."""
+    if n is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n)
+
+
+def run_task(directory: str | Path) -> str:
+    """The task of a run folder: its config.json's, ``"lm"`` without one (or without the key)."""
+    path = Path(directory) / "config.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        task = record.get("config", {}).get("task", "lm")
+    except (OSError, ValueError, AttributeError):
+        return "lm"  # Run.resume reports a missing or damaged run folder
+    if task not in TASKS:
+        raise RunFolderError(f"{path} field config.task: expected one of {', '.join(TASKS)}, "
+                             f"got {task!r}: repair it, or retrain with --force")
+    return str(task)
+
+
+def resume_run(open_run: Callable[[str], Any], directory: str, given: dict[str, Any]) -> Any:
+    """The run in ``directory`` opened by ``open_run``, with the flags that may change on
+    resume (RESUMABLE) applied; any other given flag is an error."""
+    fixed = sorted(set(given) - set(RESUMABLE))
+    if fixed:
+        raise UsageError(f"{flag(fixed[0])} cannot change when resuming (only "
+                         f"{', '.join(map(flag, RESUMABLE))} can): "
+                         "drop it, or start a new run with --out")
+    run = open_run(directory)
+    for k in RESUMABLE:
+        if k in given:
+            setattr(run.config, k, given[k])
+    run.folder.trim(run.progress.step)
+    print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
+          f"step {run.progress.step}", file=sys.stderr)
+    return run
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    given = {k: getattr(args, k) for k in TrainConfig.flags() if getattr(args, k) is not None}
+    task = run_task(args.resume) if args.resume else given.get("task", "lm")
+    check_flags(task, set(given) | ({"no_sample"} if args.no_sample else set()))
+    if args.resume:
+        run = resume_run(lambda d: Run.resume(d, TASK_TYPES), args.resume, given)
+    else:
+        if task == "tag" and "level" not in given:
+            given["level"] = "word"  # CoNLL tokens are words
+        cfg = TrainConfig(**given)
+        cfg.check()
+        run = Run.create(cfg, TASK_TYPES[task], force=args.force)
+        print(run.feed.describe(run.directory), file=sys.stderr)
+    with run, threads(run.config.threads):
+        stopped = train(run, progress_bar=not args.no_progress)
+    prog = run.progress
+    if stopped is not None:
+        print(f"stopped at step {prog.step}; continue with rnnlab train --resume "
+              f"{run.directory}", file=sys.stderr)
+        return 128 + stopped
+    print(f"done: {prog.step} steps, {prog.epoch} epochs, {prog.elapsed_s:.0f} s; "
+          f"{run.task.summary(prog)}")
+    if isinstance(run.task, LanguageModelTask) and not args.no_sample:
+        print("sample:")
+        stream(run.model, run.task.vocab, None, 400, {}, np.random.default_rng(0))
+    return 0
