@@ -29,7 +29,7 @@ from rnnlab.data import BPTTBatches, Vocab, read_text
 from rnnlab.models.generate import sample
 from rnnlab.models import LanguageModel
 from rnnlab.optim import SGD, clip_grad_norm
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 
 MAX_WINDOWS = 64  # windows materialised up front; the stream wraps (state reset) after them
 

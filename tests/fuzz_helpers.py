@@ -110,10 +110,11 @@ def assert_clean(result: tuple[int, str, str], *names: str) -> None:
 
 
 def folder_hash(folder: Path) -> str:
-    """One hash of every file's name and bytes under ``folder``."""
+    """One hash of every file's name and bytes under ``folder``, the lock file aside (a
+    command that took the folder's lock writes who holds it there; it is not run data)."""
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if p.is_file():
+        if p.is_file() and p.name != ".lock":
             h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 

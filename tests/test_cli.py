@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 
 
 def rnnlab(*args, cwd=None):

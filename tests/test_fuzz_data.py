@@ -24,7 +24,7 @@ from rnnlab.data import (
     read_tagged,
     read_text,
 )
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 
 
 def _write(folder, name, data):

@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.models import LanguageModel
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 from rnnlab.training.validate import parameter_count
 
 

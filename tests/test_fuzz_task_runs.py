@@ -35,7 +35,7 @@ from fuzz_task_files import TASKS, input_lines, task_file, train_runs, train_tas
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 
 # Each command that reads a task run: (run folder, folder of the task's files, task) -> argv.
 TASK_COMMANDS = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlab.nn import gradcheck
-from rnnlab.gradcheck_suite import cases
+from rnnlab.nn.gradcheck_suite import cases
 
 CASES = cases()
 

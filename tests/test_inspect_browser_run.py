@@ -10,7 +10,7 @@ import pytest
 from test_cli import TINY, rnnlab
 
 from rnnlab.inspect.browser import find_browser, open_page
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 
 try:
     from selenium.webdriver.common.action_chains import ActionChains

@@ -22,8 +22,9 @@ from task_cli_data import (
 
 from rnnlab.training.config import TrainConfig
 from rnnlab.tasks.flags import TASKS, table
-from rnnlab.tasks.run import TaskRun, load_task_data
-from rnnlab.tasks.train import train_task
+from rnnlab.cli.parser import build_parser
+from rnnlab.tasks import TASK_TYPES
+from rnnlab.training import Run, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,6 +195,24 @@ def test_the_readme_table_is_the_code_s_table():
     assert tuple(c.strip(" `") for c in header.group(1).split("|")) == TASKS
 
 
+def test_train_help_and_the_readme_table_share_the_flag_groups():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # type: ignore
+    groups = [(g.title, [a.option_strings[0] for a in g._group_actions])
+              for g in train._action_groups[2:]]  # after "positional arguments", "options"
+    assert [t for t, _ in groups] == ["data", "model", "task-specific (classify, tag, seq2seq)",
+                                      "optimisation", "evaluation and output", "run control"]
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown: list[tuple[str, list[str]]] = []
+    for line in re.findall(r"^\| (\*\*[^*]+\*\*|`--[a-z-]+`) \|", text, flags=re.M):
+        if line.startswith("**"):
+            shown.append((line.strip("*"), []))
+        else:
+            shown[-1][1].append(line.strip("`"))
+    assert shown == groups
+    help_text = train.format_help()
+    assert all(f"\n{t}:\n" in help_text for t, _ in groups)
+
+
 # --- resume --------------------------------------------------------------------------------
 
 
@@ -217,14 +236,16 @@ def small_config(files, task, out, **kw):
 @pytest.mark.parametrize("task", ["classify", "tag", "seq2seq"])
 def test_resume_is_identical_to_an_uninterrupted_run(files, tmp_path, task):
     kw = {} if task == "seq2seq" else {"dropout": 0.3}
-    full = TaskRun.create(small_config(files, task, tmp_path / "full", max_steps=40, **kw))
-    train_task(full, progress_bar=False)
-    part = TaskRun.create(small_config(files, task, tmp_path / "part", max_steps=25, **kw))
-    train_task(part, progress_bar=False)  # stops mid-epoch (an epoch: 19-23 batches)
-    resumed = TaskRun.resume(tmp_path / "part")
-    assert resumed.progress.step == 25 and resumed.progress.batch > 0
-    resumed.config.max_steps = 40
-    train_task(resumed, progress_bar=False)
+    with Run.create(small_config(files, task, tmp_path / "full", max_steps=40, **kw),
+                    TASK_TYPES[task]) as full:
+        train(full, progress_bar=False)
+    with Run.create(small_config(files, task, tmp_path / "part", max_steps=25, **kw),
+                    TASK_TYPES[task]) as part:
+        train(part, progress_bar=False)  # stops mid-epoch (an epoch: 19-23 batches)
+    with Run.resume(tmp_path / "part", TASK_TYPES) as resumed:
+        assert resumed.progress.step == 25 and resumed.progress.batch > 0
+        resumed.config.max_steps = 40
+        train(resumed, progress_bar=False)
     want = np.load(tmp_path / "full" / "last.npz")
     got = np.load(tmp_path / "part" / "last.npz")
     assert set(want.files) == set(got.files)
@@ -254,11 +275,16 @@ def test_resume_from_the_command_line_continues_the_run(runs, tmp_path, capsys):
     assert (copy / "config.json").read_text() == config_before
 
 
+def load_task_data(cfg):
+    _, feed = TASK_TYPES[cfg.task].prepare(cfg)
+    return feed.task, feed.train, feed.val
+
+
 def test_validation_is_a_seeded_shuffled_split_not_the_tail(files):
     cfg = {"task": "classify", "data": str(files["cls.train"]), "val_fraction": 0.1}
-    _, train, val = load_task_data(TrainConfig(**cfg, seed=3))
-    assert len(val) == 40 and len(train) == 360
+    _, train_set, val = load_task_data(TrainConfig(**cfg, seed=3))
+    assert len(val) == 40 and len(train_set) == 360
     assert val.lines != list(range(361, 401))  # not a contiguous cut at the end
-    assert sorted(train.lines + val.lines) == list(range(1, 401))
+    assert sorted(train_set.lines + val.lines) == list(range(1, 401))
     assert load_task_data(TrainConfig(**cfg, seed=3))[2].lines == val.lines
     assert load_task_data(TrainConfig(**cfg, seed=4))[2].lines != val.lines

@@ -18,7 +18,7 @@ from task_cli_data import (
     write_files,
 )
 
-from rnnlab.tasks.commands import load_task
+from rnnlab.cli.load import load_run
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +115,13 @@ def test_bidirectional_trains_and_says_so(files, tmp_path, capsys, task):
 
 
 def test_the_models_raise_value_errors_for_bad_batches(runs):
-    _, model = load_task(str(runs["classify"]))
+    model = load_run(str(runs["classify"])).model
     x = np.array([[1, 2], [0, 1]])  # (T=2, N=2)
     with pytest.raises(ValueError, match="lengths"):
         model.loss(x, np.array([0, 1]), lengths=[2, 1, 1])  # three lengths, two sequences
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         model.loss(x, np.array([0, 5]), lengths=[2, 1])  # class 5 of 2
-    _, tagger = load_task(str(runs["tag"]))
+    tagger = load_run(str(runs["tag"])).model
     with pytest.raises(ValueError, match="shape"):
         tagger.loss(x, np.array([[0, 1]]), lengths=[2, 1])  # tags (1, 2) for inputs (2, 2)
 

@@ -13,10 +13,27 @@ import numpy as np
 import pytest
 
 from rnnlab.training import checkpoint
-from rnnlab.run import Run, TrainConfig, bundled_corpus
-from rnnlab.train import TrainingDiverged, divergence_limit, evaluate, train
+from rnnlab.data import bundled_corpus
+from rnnlab.tasks import TASK_TYPES
+from rnnlab.tasks.lm import LanguageModelTask, evaluate_loss
+from rnnlab.training import Run, TrainConfig
+from rnnlab.errors import TrainingDiverged
+from rnnlab.training import train
+from rnnlab.training.loop import divergence_limit
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def create(cfg):
+    """A new language-model run (closed by the process's end, or by ``close``)."""
+    return Run.create(cfg, LanguageModelTask)
+
+
+def evaluate(run):
+    """The run's validation loss and token count."""
+    cfg = run.config
+    return evaluate_loss(run.model, run.feed.val_ids, batch_size=cfg.eval_batch_size,
+                         bptt=cfg.bptt)
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +59,12 @@ def unigram_loss(ids):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_char_model_learns_shakespeare(shakespeare_slice, tmp_path, cell):
-    run = Run.create(small_config(shakespeare_slice, tmp_path / "run", cell=cell,
+    run = create(small_config(shakespeare_slice, tmp_path / "run", cell=cell,
                                   max_steps=120, eval_every=0))
-    before, _ = evaluate(run, run.val_ids)
+    before, _ = evaluate(run)
     train(run, progress_bar=False)
-    after, _ = evaluate(run, run.val_ids)
-    baseline = unigram_loss(run.train_ids)
+    after, _ = evaluate(run)
+    baseline = unigram_loss(run.feed.train_ids)
     assert after < before - 0.8
     assert after < baseline - 0.3, (after, baseline)
 
@@ -61,12 +78,12 @@ def test_word_model_learns_ptb(tmp_path):
                        batch_size=20, bptt=20, optimizer="sgd", lr=20.0, clip=0.25,
                        max_steps=600, eval_every=0, tie_weights=True, init_range=0.1,
                        split=(0.9, 0.1))
-    run = Run.create(cfg)
+    run = create(cfg)
     train(run, progress_bar=False)
-    after, _ = evaluate(run, run.val_ids)
+    after, _ = evaluate(run)
     # 4 epochs: about 0.43 below the unigram loss with either OpenBLAS kernel (300 steps
     # gave 0.18 or 0.23 depending on the kernel, too close to a 0.2 margin)
-    assert after < unigram_loss(run.train_ids) - 0.3
+    assert after < unigram_loss(run.feed.train_ids) - 0.3
 
 
 def final_weights(run_dir):
@@ -76,11 +93,12 @@ def final_weights(run_dir):
 
 def test_resume_is_identical_to_an_uninterrupted_run(shakespeare_slice, tmp_path):
     cfg = {"dropout": 0.3, "layers": 2}
-    full = Run.create(small_config(shakespeare_slice, tmp_path / "full", **cfg))
+    full = create(small_config(shakespeare_slice, tmp_path / "full", **cfg))
     train(full, progress_bar=False)
-    part = Run.create(small_config(shakespeare_slice, tmp_path / "part", **cfg, max_steps=25))
+    part = create(small_config(shakespeare_slice, tmp_path / "part", **cfg, max_steps=25))
     train(part, progress_bar=False)
-    resumed = Run.resume(tmp_path / "part")
+    part.close()
+    resumed = Run.resume(tmp_path / "part", TASK_TYPES)
     resumed.config.max_steps = 40
     train(resumed, progress_bar=False)
     want, want_meta = final_weights(tmp_path / "full")
@@ -129,7 +147,7 @@ def test_resume_after_sigkill_matches_uninterrupted(shakespeare_slice, tmp_path)
 
 
 def test_run_folder_records_what_produced_it(shakespeare_slice, tmp_path):
-    run = Run.create(small_config(shakespeare_slice, tmp_path / "run", max_steps=20))
+    run = create(small_config(shakespeare_slice, tmp_path / "run", max_steps=20))
     train(run, progress_bar=False)
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["seed"] == 0 and record["rnnlab"]
@@ -151,7 +169,7 @@ def checkpoint_sha(path):
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(shakespeare_slice,
                                                                       tmp_path):
-    run = Run.create(small_config(shakespeare_slice, tmp_path / "run", max_steps=10))
+    run = create(small_config(shakespeare_slice, tmp_path / "run", max_steps=10))
     train(run, progress_bar=False)
     saved = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()}
     run.model.named_params()["decoder.bias"].value[3] = np.nan  # every logit row: NaN loss
@@ -168,14 +186,16 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(shakespear
 
 def test_an_exploding_validation_loss_stops_before_anything_is_saved(shakespeare_slice,
                                                                      tmp_path, monkeypatch):
-    run = Run.create(small_config(shakespeare_slice, tmp_path / "run", max_steps=10))
+    run = create(small_config(shakespeare_slice, tmp_path / "run", max_steps=10))
     train(run, progress_bar=False)
     saved = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()}
-    monkeypatch.setattr("rnnlab.train.evaluate", lambda run, ids: (1e6, 100))
+    monkeypatch.setattr(run.feed, "evaluate", lambda model: {"loss": 1e6})
     run.config.max_steps = 20
     with pytest.raises(TrainingDiverged, match="validation loss exploded to 1e\\+06 at step 20"):
         train(run, progress_bar=False)
-    assert {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()} == saved
+    # steps.jsonl logs the training losses as they come (a resume drops those past 'last')
+    now = {f.name: f.read_bytes() for f in (tmp_path / "run").iterdir() if f.is_file()}
+    assert now.pop("steps.jsonl").startswith(saved.pop("steps.jsonl")) and now == saved
 
 
 @pytest.mark.parametrize(("factor", "vocab", "limit"),

@@ -10,8 +10,16 @@ import pytest
 from rnnlab.training import checkpoint
 from rnnlab.errors import UsageError
 from rnnlab.models import LanguageModel
-from rnnlab.run import Run, TrainConfig, bundled_corpus
-from rnnlab.train import train
+from rnnlab.data import bundled_corpus
+from rnnlab.tasks import TASK_TYPES
+from rnnlab.tasks.lm import LanguageModelTask, evaluate_loss
+from rnnlab.training import Run, TrainConfig
+from rnnlab.training import train
+
+
+def create(cfg):
+    """A new language-model run (closed by the process's end, or by ``close``)."""
+    return Run.create(cfg, LanguageModelTask)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +43,7 @@ def rows(run_dir):
 
 
 def test_rows_carry_gradient_health_and_a_sample(corpus, tmp_path):
-    run = Run.create(config(corpus, tmp_path / "run", clip=0.5))
+    run = create(config(corpus, tmp_path / "run", clip=0.5))
     norms = []
     real = run.optimizer.step
 
@@ -59,7 +67,7 @@ def test_rows_carry_gradient_health_and_a_sample(corpus, tmp_path):
 
 
 def test_without_clipping_nothing_is_clipped_and_the_mean_is_the_mean(corpus, tmp_path):
-    run = Run.create(config(corpus, tmp_path / "run", clip=0.0, max_steps=10, sample_length=0))
+    run = create(config(corpus, tmp_path / "run", clip=0.0, max_steps=10, sample_length=0))
     train(run, progress_bar=False)
     (r,) = rows(tmp_path / "run")
     assert r["clipped_frac"] == 0.0 and "sample" not in r
@@ -68,11 +76,12 @@ def test_without_clipping_nothing_is_clipped_and_the_mean_is_the_mean(corpus, tm
 
 def test_resume_is_exact_with_samples_recorded(corpus, tmp_path):
     kw = {"dropout": 0.3, "layers": 2, "max_steps": 40}
-    full = Run.create(config(corpus, tmp_path / "full", **kw))
+    full = create(config(corpus, tmp_path / "full", **kw))
     train(full, progress_bar=False)
-    part = Run.create(config(corpus, tmp_path / "part", **{**kw, "max_steps": 20}))
+    part = create(config(corpus, tmp_path / "part", **{**kw, "max_steps": 20}))
     train(part, progress_bar=False)
-    resumed = Run.resume(tmp_path / "part")
+    part.close()
+    resumed = Run.resume(tmp_path / "part", TASK_TYPES)
     resumed.config.max_steps = 40
     train(resumed, progress_bar=False)
     a, _ = checkpoint.load(tmp_path / "full", "last")
@@ -87,8 +96,8 @@ def test_resume_is_exact_with_samples_recorded(corpus, tmp_path):
 
 
 def test_samples_leave_training_untouched(corpus, tmp_path):
-    a = Run.create(config(corpus, tmp_path / "a", dropout=0.2, max_steps=20))
-    b = Run.create(config(corpus, tmp_path / "b", dropout=0.2, max_steps=20, sample_length=0))
+    a = create(config(corpus, tmp_path / "a", dropout=0.2, max_steps=20))
+    b = create(config(corpus, tmp_path / "b", dropout=0.2, max_steps=20, sample_length=0))
     train(a, progress_bar=False)
     train(b, progress_bar=False)
     for (n, p), (_, q) in zip(a.model.named_params().items(), b.model.named_params().items(),
@@ -97,10 +106,10 @@ def test_samples_leave_training_untouched(corpus, tmp_path):
 
 
 def test_nonlinearity_and_forget_bias_reach_the_model_and_its_checkpoint(corpus, tmp_path):
-    run = Run.create(config(corpus, tmp_path / "rnn", cell="rnn", nonlinearity="relu",
+    run = create(config(corpus, tmp_path / "rnn", cell="rnn", nonlinearity="relu",
                             max_steps=5, eval_every=0))
     assert run.model.rnn.nonlinearity == "relu"
-    run = Run.create(config(corpus, tmp_path / "lstm", forget_bias=1.0, init_range=0.1,
+    run = create(config(corpus, tmp_path / "lstm", forget_bias=1.0, init_range=0.1,
                             max_steps=5, eval_every=0))
     b = run.model.named_params()
     f = slice(32, 64)  # the f block of [i f g o], H = 32

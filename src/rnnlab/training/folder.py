@@ -34,7 +34,7 @@ from rnnlab.data import sha256_file
 from rnnlab.errors import RunFolderError
 from rnnlab.metrics import json_line
 from rnnlab.training import checkpoint
-from rnnlab.training.lock import RunLock
+from rnnlab.training.lock import RunLock, check_free
 from rnnlab.training.plot import plot_losses
 
 RUN_FILES = ("metrics.jsonl", "steps.jsonl", "loss.png", "last.npz", "last.json", "best.npz",
@@ -68,6 +68,11 @@ class RunFolder:
                 todo = f"then continue with rnnlab train --resume {self.directory}"
             raise RunFolderError(f"cannot write {name}: {reason}; {kept}: free space or fix "
                                  f"the folder's permissions, {todo}") from None
+
+    def check_free(self) -> None:
+        """A RunFolderError naming the process that trains in this folder, if one does;
+        nothing in the folder changes."""
+        check_free(self.directory)
 
     def take(self, *, fresh: bool) -> None:
         """Create the folder if need be and lock it (a RunFolderError naming the process

@@ -98,8 +98,9 @@ class RunLock:
             fd = _open(self.path)
             try:
                 locked = _lock(fd, self.directory)
-                if locked:
-                    _write_info(fd)
+                if locked:  # who holds it, for the message of a refused process: a full
+                    with contextlib.suppress(OSError):  # disk only leaves that unsaid
+                        _write_info(fd)
             except BaseException:
                 os.close(fd)
                 raise
@@ -132,30 +133,45 @@ class RunLock:
 
 
 def holder(directory: Path | str) -> str | None:
-    """``"process 1234 on host box"``: who holds ``directory``'s lock now, or None if nobody.
+    """``"process 1234 on host box"``: who holds ``directory``'s lock now, or None if nobody
+    (or if the holder's line cannot be read; :func:`check_free` tells those apart).
 
     Tests the lock without keeping it (a shared lock, taken and dropped at once), so stale
     information left in ``.lock`` by a finished process is never reported. None also where
-    locks do not work (see the module doc), or if the holder's line cannot be read.
+    locks do not work (see the module doc).
     """
+    held, info = _probe(directory)
+    return _who(info) if held else None
+
+
+def check_free(directory: Path | str) -> None:
+    """Raise the one-line RunFolderError of :meth:`RunLock.acquire` if another process holds
+    ``directory``; change nothing (a refused command leaves the folder as it was)."""
+    held, info = _probe(directory)
+    if held:
+        raise RunFolderError(_in_use(Path(directory), info))
+
+
+def _probe(directory: Path | str) -> tuple[bool, dict[str, Any] | None]:
+    """Whether another process holds the lock, and its line (None if unreadable)."""
     if fcntl is None:
-        return None
+        return False, None
     path = Path(directory) / LOCK_FILE
     with _held_guard:
         mine = _held.get(os.path.realpath(path))
         if mine is not None and mine[0] == os.getpid():  # must not open a second descriptor
-            return _who(_read_info(mine[1]._fd))
+            return False, None
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
-            return None
+            return False, None
         try:
             fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as e:
-            return _who(_read_info(fd)) if e.errno not in NO_LOCKS else None
+            return e.errno not in NO_LOCKS, _read_info(fd)
         else:
             fcntl.lockf(fd, fcntl.LOCK_UN)
-            return None
+            return False, None
         finally:
             os.close(fd)
 
@@ -220,4 +236,4 @@ def _in_use(directory: Path, info: dict[str, Any] | None) -> str:
             "then try again")
 
 
-__all__ = ["LOCK_FILE", "RunLock", "holder"]
+__all__ = ["LOCK_FILE", "RunLock", "check_free", "holder"]

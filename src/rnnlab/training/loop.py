@@ -56,11 +56,14 @@ def divergence_limit(cfg: TrainConfig, outputs: int) -> float:
     return cfg.diverge_factor * max(math.log(outputs), 1.0)
 
 
-def train(run: Run, *, progress_bar: bool = True) -> int | None:
+def train(run: Run, *, progress_bar: bool = True, stop: StopRequests | None = None
+          ) -> int | None:
     """Train ``run`` until its epochs, steps or time budget are spent. Returns None, or the
-    signal (SIGINT, SIGTERM) that stopped it after ``last`` was saved."""
-    with StopRequests() as stop, np.errstate(over="ignore", invalid="ignore"):
-        return _Loop(run, stop, progress_bar).loop()
+    signal (SIGINT, SIGTERM) that stopped it after ``last`` was saved. ``stop``: the
+    caller's :class:`StopRequests`, entered already (a signal may have come before the
+    first step); by default the loop sets up its own."""
+    with (stop or StopRequests()) as requests, np.errstate(over="ignore", invalid="ignore"):
+        return _Loop(run, requests, progress_bar).loop()
 
 
 class _Loop:

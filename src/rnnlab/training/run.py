@@ -49,18 +49,18 @@ class Run:
         """A new run in ``config.out``; nothing there changes unless the data and model are
         good and no other process trains there (the folder is then locked)."""
         folder = RunFolder(config.out)
+        if folder.directory.exists():
+            folder.check_free()  # a folder in training names its process
+            with folder.writing():
+                taken = any(p.name != ".lock" for p in folder.directory.iterdir())
+            if taken and not force:
+                raise RunFolderError(f"run folder {folder.directory} already exists: pass "
+                                     f"--resume {folder.directory} to continue it, --force "
+                                     "to start it anew, or another --out")
+        task, feed = task_type.prepare(config)
+        run = cls(folder, config, task, feed)
+        folder.take(fresh=True)
         try:
-            if folder.directory.exists():
-                folder.take(fresh=False)  # lock first: a folder in training names its process
-                with folder.writing():
-                    taken = any(p.name != ".lock" for p in folder.directory.iterdir())
-                if taken and not force:
-                    raise RunFolderError(f"run folder {folder.directory} already exists: pass "
-                                         f"--resume {folder.directory} to continue it, --force "
-                                         "to start it anew, or another --out")
-            task, feed = task_type.prepare(config)
-            run = cls(folder, config, task, feed)
-            folder.take(fresh=True)
             folder.write_record({"config": config.to_json(), "seed": config.seed,
                                  "rnnlab": __version__, **feed.record(),
                                  "data_sha256": data_hashes(task_type.data_files(config))})
@@ -71,24 +71,22 @@ class Run:
 
     @classmethod
     def resume(cls, directory: str | Path, tasks: Mapping[str, type[Task]]) -> Run:
-        """The run in ``directory``, at its ``last`` checkpoint, every file checked first."""
+        """The run in ``directory``, at its ``last`` checkpoint, every file checked before
+        the folder is locked (a refused resume changes nothing)."""
         folder = RunFolder(directory)
         config, hashes = validate.read_run_record(folder.directory)
+        folder.check_free()
         task_type = tasks[config.task]
         check_data_files(folder.directory, hashes, set(task_type.data_files(config)))
         ckpt = validate.read_checkpoint(folder.directory, "last", tasks)
         ckpt.task.check_resume(config, f"{folder.directory / 'config.json'} field config")
+        task, feed = task_type.prepare(config, ckpt.task)
+        run = cls(folder, config, task, feed)
+        n_batches = feed.check(ckpt, run.model)
+        validate.check_resume_state(ckpt, ckpt.model, run.model, run.optimizer, n_batches,
+                                    task_type.progress_rules)
         folder.take(fresh=False)
-        try:
-            task, feed = task_type.prepare(config, ckpt.task)
-            run = cls(folder, config, task, feed)
-            n_batches = feed.check(ckpt, run.model)
-            validate.check_resume_state(ckpt, ckpt.model, run.model, run.optimizer, n_batches,
-                                        task_type.progress_rules)
-            run.restore(ckpt.arrays, ckpt.meta)
-        except BaseException:
-            folder.release()
-            raise
+        run.restore(ckpt.arrays, ckpt.meta)
         folder.saved_step = run.progress.step
         return run
 

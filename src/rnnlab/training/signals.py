@@ -42,7 +42,7 @@ class StopRequests:
             self.signal = signum
 
     def __enter__(self) -> StopRequests:
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and not self._old:
             for s in SIGNALS:
                 self._old[s] = signal.signal(s, self._handle)
         return self
