@@ -6,9 +6,11 @@ chromium-driver`` and ``pip install selenium``); where CI=true it fails instead.
 
 import os
 
+import numpy as np
 import pytest
 from activations_data import LINE_CELL, QUOTE_CELL, TEXT, build_page, page_inputs
 
+from rnnlab.inspect.activations_page import activations_page
 from rnnlab.inspect.browser import find_browser, open_page, screenshot
 from rnnlab.inspect.features import token_features
 
@@ -100,6 +102,25 @@ def test_top_cell_button_selects_the_quote_cell(driver):
     first.click()
     got = [driver.find_element(By.ID, i).get_attribute("value") for i in ("state", "layer", "cell")]
     assert got == ["0", "0", "3"] and "active" in first.get_attribute("class")
+
+
+def test_a_constant_feature_shows_one_line_and_no_buttons(tmp_path):
+    tokens = list("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 4)
+    h = np.tanh(np.random.default_rng(5).normal(size=(2, len(tokens), 8)))
+    path = tmp_path / "plain.html"
+    path.write_text(activations_page(tokens, "char", {"h": h}), encoding="utf-8")
+    with open_page(path) as d:
+        WebDriverWait(d, 10).until(lambda d: d.find_elements(By.ID, "t0"))
+        rows = d.execute_script(
+            "return Array.from(document.querySelectorAll('#tops > *'), "
+            "e => e.tagName + ' ' + e.textContent);")
+        shown = [d.find_element(By.ID, i).get_attribute("value") for i in ("layer", "cell")]
+    assert rows[:4] == ["H3 inside double quotes", "DIV no double quotes in this text",
+                        "H3 inside brackets", "DIV no brackets in this text"]
+    assert rows[4] == "H3 position in the line" and rows[5].startswith("BUTTON h layer")
+    assert len(rows) == 4 + 2 * (1 + 5)
+    _, _, _, layer, _, cell = rows[5].split()[:6]  # "BUTTON h layer 0 cell 3"
+    assert shown == [layer, cell]  # the first cell listed is shown, though not in_quotes's
 
 
 def test_hover_shows_the_predictions(driver):

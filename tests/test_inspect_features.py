@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from rnnlab.inspect.features import FEATURES, correlations, rank_cells, token_features
+from rnnlab.inspect.features import (
+    FEATURES,
+    constant_notes,
+    correlations,
+    rank_cells,
+    token_features,
+)
 
 TEXT = 'say "hi (there)" now\nnext (line "q")\n"'
 
@@ -69,3 +75,35 @@ def test_the_quote_cell_ranks_first_for_quotes():
 def test_rank_cells_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"must be \(L, T, H\)"):
         rank_cells({"h": np.zeros((3, 4))}, {"x": np.zeros(3)})
+
+
+def test_a_constant_feature_ranks_no_cells_and_says_why():
+    tokens = list("plain text\nno marks at all\n" * 3)
+    f = token_features(tokens, "char")
+    h = np.random.default_rng(3).normal(size=(1, len(tokens), 4))
+    ranked = rank_cells({"h": h}, f, k=3)
+    assert ranked["in_quotes"] == [] and ranked["in_brackets"] == []
+    assert len(ranked["line_position"]) == len(ranked["after_newline"]) == 3
+    assert constant_notes(tokens, "char", f) == {"in_quotes": "no double quotes in this text",
+                                                 "in_brackets": "no brackets in this text"}
+
+
+def test_a_text_with_quotes_and_brackets_has_no_notes_and_ranks_cells():
+    tokens = list(TEXT)
+    f = token_features(tokens, "char")
+    h = np.random.default_rng(4).normal(size=(2, len(tokens), 4))
+    assert constant_notes(tokens, "char", f) == {}
+    assert all(len(cells) == 5 for cells in rank_cells({"h": h}, f).values())
+
+
+@pytest.mark.parametrize(("tokens", "want"), [
+    (['"a', "b", "c"], {"in_quotes": "every token of this text is inside double quotes"}),
+    (['""', "(x)", "y"], {"in_quotes": "no token of this text is inside double quotes",
+                          "in_brackets": "no token of this text is inside brackets"}),
+    (["<eos>", "<eos>", "<eos>"], {"line_position": "every token of this text starts a line"}),
+    (["a", "b", "<eos>"], {"after_newline": "no token follows a newline in this text"}),
+])
+def test_constant_notes_tell_absent_marks_from_constant_features(tokens, want):
+    notes = constant_notes(tokens, "word", token_features(tokens, "word"))
+    assert {k: v for k, v in notes.items() if k in want} == want
+    assert set(notes) >= set(want)

@@ -87,6 +87,22 @@ def test_data_round_trip_values_and_predictions():
     assert (top["state"], top["layer"], top["cell"], top["r"]) == ("h", 0, 3, 1.0)
 
 
+def test_a_text_without_quotes_or_brackets_says_so_instead_of_listing_cells():
+    tokens = list("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 4)
+    h = np.tanh(np.random.default_rng(5).normal(size=(2, len(tokens), 8)))
+    data = page_data(activations_page(tokens, "char", {"h": h}))
+    assert data["top_cells"]["in_quotes"] == data["top_cells"]["in_brackets"] == []
+    assert data["feature_notes"] == {"in_quotes": "no double quotes in this text",
+                                     "in_brackets": "no brackets in this text"}
+    assert len(data["top_cells"]["line_position"]) == 5
+
+
+def test_a_text_with_quotes_lists_cells_and_no_notes():
+    data = page_data(build_page())
+    assert data["feature_notes"] == {}
+    assert all(len(cells) == 5 for cells in data["top_cells"].values())
+
+
 @pytest.mark.parametrize(("kw", "kept"), [
     ({"max_tokens": 100}, 100),
     ({"max_values": 2 * 2 * 8 * 50}, 50),  # 2 states x 2 layers x 8 cells per token

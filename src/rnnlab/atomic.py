@@ -3,7 +3,8 @@
 The one recipe, used for every file rnnlab writes (config.json, metrics.jsonl, loss.png,
 the token cache, checkpoints)::
 
-    1. a new temp file .<name>.<random>.tmp beside the target   same file system
+    1. a new temp file .<name>.<random>.tmp beside the target   same file system,
+                                                                 mode 0666 less the umask
     2. write, flush, fsync                                       the bytes are on disk
     3. os.replace(temp, target)                                  atomic on POSIX and Windows
     4. fsync the directory                                       the rename is on disk too
@@ -39,14 +40,54 @@ from pathlib import Path
 from typing import IO, Any
 
 StrPath = str | os.PathLike[str]
+PROC_STATUS = "/proc/self/status"  # Linux: has the line "Umask:\t0022"
 
 
 def new_temp(target: StrPath) -> Path:
-    """A new empty file ``.<target name>.<random>.tmp`` in the target's folder."""
+    """A new empty file ``.<target name>.<random>.tmp`` in the target's folder.
+
+    Its mode is that of any new file, 0666 less the umask (0644 under the usual 022), not
+    mkstemp's private 0600: the file becomes the target, which others may need to read. An
+    existing target's mode is not kept, so files written 0600 by older versions come back
+    to the umask's mode when rewritten. (On Windows, where modes are not permissions, the
+    mode is left alone.)
+    """
     target = Path(target)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
     os.close(fd)
     return Path(name)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it.
+
+    On Linux (4.7 and later) it is the ``Umask:`` line of ``/proc/self/status``. Elsewhere
+    the standard trick, ``u = os.umask(0); os.umask(u)``: it sets the umask for an instant,
+    so a file another thread creates in that instant gets mode 0666 or 0777; hence
+    ``/proc`` first, where it exists (it is read again each time: the umask may change).
+
+    >>> old = os.umask(0o027)
+    >>> oct(current_umask())
+    '0o27'
+    >>> _ = os.umask(old)
+    """
+    try:
+        with open(PROC_STATUS, "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ T steps, N sequences, H cells, V vocabulary size, K predictions per step)::
     top_predictions(probs (T, V), vocab (V,), k=5) -> (T, k) tokens, (T, k) probs
     token_features(tokens (T,), level) -> {name: (T,)}
     rank_cells({"h": (L, T, H), ...}, {name: (T,)}, k) -> {name: [{state, layer, cell, r}]}
+    constant_notes(tokens (T,), level, {name: (T,)}) -> {name: line}, constant features only
     gate_report([{gate name: (T, N, H)} per layer]) -> dict;  plot_gates(report, path)
     norms_by_distance(dL/dh (T, N, H)) -> (T,), last step first
     gradient_flow_report({label: (K,)}) -> dict;  plot_gradient_flow({label: (K,)}, path)

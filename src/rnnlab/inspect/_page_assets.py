@@ -185,6 +185,7 @@ function setup() {
   $("text").addEventListener("mouseleave", () => { $("tip").style.display = "none"; });
   for (const [f, cells] of Object.entries(D.top_cells)) {
     $("tops").appendChild(make("h3", "", D.feature_names[f] || f));
+    if (!cells.length) $("tops").appendChild(make("div", "note", D.feature_notes[f] || ""));
     for (const c of cells) {
       const s = D.states.indexOf(c.state);
       const r = (c.r >= 0 ? "+" : "\u2212") + Math.abs(c.r).toFixed(2);
@@ -196,8 +197,8 @@ function setup() {
     }
   }
   if (D.level === "word") $("text").classList.add("word");
-  const first = Object.values(D.top_cells)[0];
-  if (first && first.length) {
+  const first = Object.values(D.top_cells).find(cells => cells.length);
+  if (first) {
     choose(D.states.indexOf(first[0].state), first[0].layer, first[0].cell);
   }
   render();

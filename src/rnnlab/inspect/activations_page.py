@@ -13,7 +13,8 @@ that view for one run, in one file that opens anywhere, offline:
   A newline is the glyph ⏎ followed by a line break, still a hoverable token;
 - selectors for state (h, c), layer and cell;
 - per text feature (:mod:`rnnlab.inspect.features`) the cells ranked by |Pearson r|;
-  a click colours the text by that cell;
+  a click colours the text by that cell. A feature the same for every token (a text
+  without double quotes) shows one line instead, e.g. "no double quotes in this text";
 - on hover: the token, its value and the model's top predictions for the next token.
 
 Large texts: at most ``max_tokens`` tokens (default 20 000) and at most ``max_values``
@@ -40,7 +41,13 @@ from typing import Any
 import numpy as np
 
 from rnnlab.inspect._page_assets import BODY, CSS, JS
-from rnnlab.inspect.features import LEVELS, is_newline, rank_cells, token_features
+from rnnlab.inspect.features import (
+    LEVELS,
+    constant_notes,
+    is_newline,
+    rank_cells,
+    token_features,
+)
 
 FEATURE_NAMES = {"in_quotes": "inside double quotes", "in_brackets": "inside brackets",
                  "line_position": "position in the line", "after_newline": "right after a newline"}
@@ -124,6 +131,7 @@ def activations_page(
     kept = {name: np.asarray(states[name], dtype=np.float64)[:, :n] for name in names}
     values, scale = _quantise(kept, names)
     shown = [display_token(tok, level) for tok in tokens[:n]]
+    features = token_features(tokens[:n], level)
     data: dict[str, Any] = {
         "title": title, "level": level, "about": _about(T, n, level, page_size),
         "tokens": [s for s, _ in shown],
@@ -131,8 +139,9 @@ def activations_page(
         "newlines": [t for t in range(n) if is_newline(tokens[t], level)],
         "states": names, "layers": kept["h"].shape[0], "cells": kept["h"].shape[2],
         "values": values, "scale": scale, "page_size": page_size,
-        "top_cells": rank_cells(kept, token_features(tokens[:n], level), cells_per_feature),
+        "top_cells": rank_cells(kept, features, cells_per_feature),
         "feature_names": FEATURE_NAMES,
+        "feature_notes": constant_notes(tokens[:n], level, features),
     }
     if top_tokens is not None and top_probs is not None:
         data.update(_predictions(top_tokens[:n], np.asarray(top_probs)[:n], level))

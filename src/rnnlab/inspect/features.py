@@ -16,6 +16,10 @@ Each feature is the value *after reading* token t, the moment the state h_t is c
 - ``line_position``: the token's index within its line (0 for the first token of a line).
 - ``after_newline``: 1 for the first token of a line, except the text's first token.
 
+A feature that is the same for every token (no double quote in the text, say) correlates
+with no cell: :func:`rank_cells` lists no cells for it, and :func:`constant_notes` says why
+in one line, which the activations page shows instead of cells at r +0.00.
+
 A newline is the token ``"\\n"`` at char and byte level and ``"<eos>"`` (or ``"\\n"``) at
 word level, as in :mod:`rnnlab.data.vocab`.
 
@@ -36,6 +40,7 @@ import numpy as np
 FEATURES = ("in_quotes", "in_brackets", "line_position", "after_newline")
 LEVELS = ("char", "word", "byte")
 OPENERS, CLOSERS = "([{", ")]}"
+MARKS = {"in_quotes": ('"', "double quotes"), "in_brackets": (OPENERS + CLOSERS, "brackets")}
 
 
 def is_newline(token: str, level: str) -> bool:
@@ -109,7 +114,8 @@ def rank_cells(
 
     ``states`` maps a state name (``"h"``, ``"c"``) to an array (L, T, H); each feature is
     (T,). Each entry is JSON-able: ``{"state", "layer", "cell", "r"}``, r with its sign;
-    ties keep the order state, layer, cell.
+    ties keep the order state, layer, cell. A feature that is the same for every token
+    gets no cells (an empty list): every r would be 0, and the order meaningless.
 
     >>> quote = token_features(list('x"ab"y'), "char")["in_quotes"]
     >>> h = np.stack([np.zeros(6), -quote, np.arange(6.0)], axis=1)[None]  # (1, 6, 3)
@@ -128,6 +134,9 @@ def rank_cells(
     table = np.concatenate(columns, axis=1)  # (T, S*L*H)
     ranked: dict[str, list[dict[str, Any]]] = {}
     for feature_name, feature in features.items():
+        if np.ptp(feature) == 0:
+            ranked[feature_name] = []
+            continue
         r = correlations(table, feature)
         order = np.argsort(-np.abs(r), kind="stable")[:k]
         ranked[feature_name] = [
@@ -136,3 +145,43 @@ def rank_cells(
             for s, layer, cell in [keys[j]]
         ]
     return ranked
+
+
+def constant_notes(
+    tokens: Sequence[str], level: str, features: Mapping[str, np.ndarray]
+) -> dict[str, str]:
+    """For each feature that is the same for every token, one line saying so; others absent.
+
+    >>> text = list("no quotes (here)")
+    >>> for name, note in constant_notes(text, "char", token_features(text, "char")).items():
+    ...     print(f"{name}: {note}")
+    in_quotes: no double quotes in this text
+    after_newline: no token follows a newline in this text
+    >>> constant_notes(['"a', "b"], "word", token_features(['"a', "b"], "word"))["in_quotes"]
+    'every token of this text is inside double quotes'
+    """
+    text = "".join(tok for tok in tokens if not is_newline(tok, level))
+    notes = {}
+    for name, feature in features.items():
+        values = np.asarray(feature)
+        if values.size and np.ptp(values) == 0:
+            notes[name] = _constant_note(name, float(values[0]), text)
+    return notes
+
+
+def _constant_note(name: str, value: float, text: str) -> str:
+    """Why feature ``name`` is ``value`` throughout ``text`` (its tokens, newlines left out).
+
+    A text can hold quotes or brackets and still have a constant feature: a word ``'""'``
+    opens and closes its quote within one token.
+    """
+    if name in MARKS:
+        marks, what = MARKS[name]
+        if not any(ch in text for ch in marks):
+            return f"no {what} in this text"
+        return f"{'every' if value else 'no'} token of this text is inside {what}"
+    if name == "line_position":  # 0 throughout: every token starts a line
+        return "every token of this text starts a line"
+    if name == "after_newline":  # 0 throughout (the first token is never after a newline)
+        return "no token follows a newline in this text"
+    return f"{name} is {value:g} for every token of this text"
