@@ -1,4 +1,4 @@
-"""rnnlab.runlock: one process at a time in a run folder, across processes, even after SIGKILL.
+"""rnnlab.training.lock: one process at a time in a run folder, across processes, even after SIGKILL.
 
 fcntl record locks belong to a process, so the holder here is always another process (a
 ``python -c`` child); in-process checks cover only what this module adds on top.
@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import errors, runlock
+from rnnlab import errors
+from rnnlab.training import lock as runlock
 from rnnlab.errors import RunFolderError
-from rnnlab.runlock import RunLock, holder
+from rnnlab.training.lock import RunLock, holder
 
 pytestmark = pytest.mark.skipif(runlock.fcntl is None, reason="no fcntl: the lock is a no-op")
 
 SRC = Path(errors.__file__).resolve().parents[1]  # the rnnlab under test
-HOLD = ("import sys; from pathlib import Path; from rnnlab.runlock import RunLock\n"
+HOLD = ("import sys; from pathlib import Path; from rnnlab.training.lock import RunLock\n"
         "lock = RunLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True)\n"
         "sys.stdin.read()\n")
 
