@@ -14,14 +14,14 @@ import pytest
 
 from rnnlab import cli, errors
 from rnnlab.cli import parser as cli_parser
-from rnnlab.training.checkpoint import CheckpointError
-from rnnlab.training.config import TrainConfig
 from rnnlab.data import LEVELS, DataError
+from rnnlab.errors import TrainingDiverged
 from rnnlab.models import LanguageModel
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
-from rnnlab.errors import TrainingDiverged
+from rnnlab.training.checkpoint import CheckpointError
+from rnnlab.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = Path(errors.__file__).resolve().parents[1]  # the rnnlab under test

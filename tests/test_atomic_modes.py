@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab import atomic, checkpoint, cli
-from rnnlab.run import bundled_corpus
+from rnnlab.data import bundled_corpus
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch_parity import assert_close
 
-from rnnlab.nn import gradcheck
-from rnnlab.nn import Attention
+from rnnlab.nn import Attention, gradcheck
 
 T, S, N, H, HK, A = 3, 5, 3, 4, 6, 3
 LENGTHS = np.array([5, 2, 4])

@@ -1,4 +1,5 @@
-"""rnnlab.training.checkpoint: exact round trips, atomic writes, every corruption a CheckpointError."""
+"""rnnlab.training.checkpoint: exact round trips, atomic writes, every corruption a
+CheckpointError."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import zipfile
 import numpy as np
 import pytest
 
+from rnnlab.models import LanguageModel
 from rnnlab.training import checkpoint
 from rnnlab.training.checkpoint import CheckpointError, load, load_model_state, model_state, save
-from rnnlab.models import LanguageModel
 
 
 def some_arrays(seed=0):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from torch_parity import assert_close
 
-from rnnlab.nn import gradcheck
 from rnnlab.models import SequenceClassifier
+from rnnlab.nn import gradcheck
 from rnnlab.optim import Adam
 
 V, E, H, C, T, N = 6, 3, 4, 3, 5, 4

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from seq_tasks import batch, train
 
-from rnnlab.nn import gradcheck
 from rnnlab.models import ConditionedGenerator
+from rnnlab.nn import gradcheck
 
 V, F, E, H, N = 6, 3, 3, 4, 3
 BOS, EOS = 0, 1

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from rnnlab.data import (
     DataError,
     Vocab,
+    bundled_corpus,
     encode_file,
     read_bytes,
     read_classify,
@@ -24,7 +25,6 @@ from rnnlab.data import (
     read_tagged,
     read_text,
 )
-from rnnlab.data import bundled_corpus
 
 
 def _write(folder, name, data):

@@ -30,8 +30,8 @@ from fuzz_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.models import LanguageModel
 from rnnlab.data import bundled_corpus
+from rnnlab.models import LanguageModel
 from rnnlab.training.validate import parameter_count
 
 

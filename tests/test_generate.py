@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rnnlab.data import Vocab
-from rnnlab.models.generate import decoded_pieces, default_prime_ids, draw, next_probs, sample
 from rnnlab.models import LanguageModel
+from rnnlab.models.generate import decoded_pieces, default_prime_ids, draw, next_probs, sample
 
 V = 12
 PRIME = [3, 1, 4, 1, 5]

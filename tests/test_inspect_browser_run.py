@@ -9,8 +9,8 @@ import re
 import pytest
 from test_cli import TINY, rnnlab
 
-from rnnlab.inspect.browser import find_browser, open_page
 from rnnlab.data import bundled_corpus
+from rnnlab.inspect.browser import find_browser, open_page
 
 try:
     from selenium.webdriver.common.action_chains import ActionChains

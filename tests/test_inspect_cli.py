@@ -11,8 +11,8 @@ import pytest
 from test_cli import TINY, assert_one_line_error, rnnlab
 
 from rnnlab.cli.inspect import fresh_curves
-from rnnlab.inspect.gradient_flow import measure_decay
 from rnnlab.data import bundled_corpus
+from rnnlab.inspect.gradient_flow import measure_decay
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from torch_parity import TOL, assert_close
 
-from rnnlab.nn import gradcheck
 from rnnlab.models import LanguageModel
+from rnnlab.nn import gradcheck
 from rnnlab.nn.torch_compat import export_params
 
 CELLS = ["rnn", "lstm", "gru"]

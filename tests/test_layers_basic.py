@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnlab.nn.gradcheck import check, check_module
 from rnnlab.nn.dropout import Dropout
 from rnnlab.nn.embedding import Embedding
+from rnnlab.nn.gradcheck import check, check_module
 from rnnlab.nn.linear import Linear
 from rnnlab.nn.loss import SoftmaxCrossEntropy
 from rnnlab.nn.module import Module

@@ -8,10 +8,10 @@ import pytest
 
 from rnnlab.atomic import atomic_open, atomic_write_text
 from rnnlab.data import BPTTBatches
-from rnnlab.tasks.lm import evaluate_loss
 from rnnlab.models import LanguageModel
 from rnnlab.nn import Parameter
 from rnnlab.optim import clip_grad_norm, grad_norm
+from rnnlab.tasks.lm import evaluate_loss
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):

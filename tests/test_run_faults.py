@@ -4,7 +4,6 @@ error after which --resume continues exactly. Each test runs ``rnnlab`` as a use
 a process of its own."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

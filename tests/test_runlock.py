@@ -1,4 +1,5 @@
-"""rnnlab.training.lock: one process at a time in a run folder, across processes, even after SIGKILL.
+"""rnnlab.training.lock: one process at a time in a run folder, across processes, even after
+SIGKILL.
 
 fcntl record locks belong to a process, so the holder here is always another process (a
 ``python -c`` child); in-process checks cover only what this module adds on top.
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from rnnlab import errors
-from rnnlab.training import lock as runlock
 from rnnlab.errors import RunFolderError
+from rnnlab.training import lock as runlock
 from rnnlab.training.lock import RunLock, holder
 
 pytestmark = pytest.mark.skipif(runlock.fcntl is None, reason="no fcntl: the lock is a no-op")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from seq_tasks import batch, digit_strings, train
 
-from rnnlab.nn import gradcheck
 from rnnlab.models import Seq2Seq
 from rnnlab.models._source_encoder import reverse_within
+from rnnlab.nn import gradcheck
 
 VS, VT, E, H = 5, 6, 3, 4
 BOS, EOS = 0, 1

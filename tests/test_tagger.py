@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from torch_parity import assert_close
 
-from rnnlab.nn import gradcheck
 from rnnlab.data.padded import PaddedBatches
 from rnnlab.metrics import token_accuracy
 from rnnlab.models import SequenceTagger
+from rnnlab.nn import gradcheck
 from rnnlab.optim import Adam
 
 V, E, H, C, T, N = 6, 3, 4, 3, 5, 4

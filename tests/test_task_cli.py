@@ -20,11 +20,11 @@ from task_cli_data import (
     write_files,
 )
 
-from rnnlab.training.config import TrainConfig
-from rnnlab.tasks.flags import TASKS, table
 from rnnlab.cli.parser import build_parser
 from rnnlab.tasks import TASK_TYPES
+from rnnlab.tasks.flags import TASKS, table
 from rnnlab.training import Run, train
+from rnnlab.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

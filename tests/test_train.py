@@ -12,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlab.training import checkpoint
 from rnnlab.data import bundled_corpus
+from rnnlab.errors import TrainingDiverged
 from rnnlab.tasks import TASK_TYPES
 from rnnlab.tasks.lm import LanguageModelTask, evaluate_loss
-from rnnlab.training import Run, TrainConfig
-from rnnlab.errors import TrainingDiverged
-from rnnlab.training import train
+from rnnlab.training import Run, TrainConfig, checkpoint, train
 from rnnlab.training.loop import divergence_limit
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

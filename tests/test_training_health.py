@@ -7,14 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.training import checkpoint
+from rnnlab.data import bundled_corpus
 from rnnlab.errors import UsageError
 from rnnlab.models import LanguageModel
-from rnnlab.data import bundled_corpus
 from rnnlab.tasks import TASK_TYPES
-from rnnlab.tasks.lm import LanguageModelTask, evaluate_loss
-from rnnlab.training import Run, TrainConfig
-from rnnlab.training import train
+from rnnlab.tasks.lm import LanguageModelTask
+from rnnlab.training import Run, TrainConfig, checkpoint, train
 
 
 def create(cfg):

@@ -1,13 +1,16 @@
 """``rnnlab report RUN``: one self-contained HTML page about a training run, ``RUN/report.html``.
 
-Read from the run folder only (``metrics.jsonl``, ``config.json``, the checkpoint), every
-field optional so that runs of other kinds and older runs still get a page::
+Read from the run folder only (``metrics.jsonl``, ``steps.jsonl``, ``config.json``, the
+checkpoint), every field and file optional so that runs of other kinds and older runs still get
+a page::
 
-    loss            train (mean since the last evaluation) and validation, nats per token
+    loss            train (mean since the last evaluation) and validation, nats per token;
+                    under them the training loss every N steps, where steps.jsonl has it
     perplexity      exp of each loss
     learning rate   the optimizer's lr at each evaluation
     gradients       pre-clip norm at the evaluation step, mean since the previous one,
-                    fraction of steps clipped (see rnnlab.train)
+                    fraction of steps clipped (see rnnlab.train); the mean pre-clip
+                    norm every N steps, where steps.jsonl has it
     samples         the text the model generated at each evaluation
     gradient flow   ||dL/dh|| (and dL/dc) by distance back in time for the run's checkpoint
                     (rnnlab.inspect.model), on windows of the run's training text
@@ -33,6 +36,15 @@ from typing import Any
 from rnnlab.atomic import atomic_write_text
 from rnnlab.errors import RnnlabError, RunFolderError
 from rnnlab.training.folder import load_metrics
+from rnnlab.training.plot import (
+    EVAL_MARKERS,
+    EVAL_ZORDER,
+    TRAIN,
+    load_steps,
+    log_every,
+    plot_health,
+    plot_step_curve,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -44,6 +56,9 @@ CURVES = {  # section -> [(metrics key, label)]
                               ("val_loss", "validation")],
     "Perplexity": [("train_ppl", "train"), ("val_ppl", "validation")],
     "Learning rate": [("lr", "learning rate")],
+}
+STEP_CURVES = {  # section -> (steps.jsonl key drawn every N steps under it, label)
+    "Loss (nats per token)": ("train_loss", "train"),
 }
 
 
@@ -71,18 +86,26 @@ def _with_train_ppl(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def curve_figure(rows: list[dict[str, Any]], title: str,
-                 series: list[tuple[str, str]]) -> str | None:
-    """One PNG (base64) of the series present in ``rows`` against step; None if none is."""
+def curve_figure(rows: list[dict[str, Any]], title: str, series: list[tuple[str, str]],
+                 steps: list[dict[str, Any]] | None = None) -> str | None:
+    """One PNG (base64) of the series present in ``rows`` against step; None if none is.
+
+    For a section of STEP_CURVES, the rows of ``steps.jsonl`` (``steps``, see
+    rnnlab.training.plot.load_steps) are drawn first as a thin line under the evaluation points, and
+    the series of the same key at each evaluation as markers only.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 3.5))
     ax = fig.subplots()
-    drawn = False
+    fine_key, fine_label = STEP_CURVES.get(title, ("", ""))
+    drawn = bool(steps and fine_key and plot_step_curve(ax, steps, fine_key, fine_label, TRAIN))
     for key, label in series:
         pts = [(r["step"], r[key]) for r in rows if _number(r.get(key)) and "step" in r]
         if pts:
-            ax.plot(*zip(*pts, strict=True), marker=".", label=label)
+            on_fine = drawn and key == fine_key  # markers over the per-step line
+            ax.plot(*zip(*pts, strict=True), label=label, zorder=EVAL_ZORDER + on_fine,
+                    **(EVAL_MARKERS if on_fine else {"marker": "."}))
             drawn = True
     if not drawn:
         return None
@@ -96,15 +119,17 @@ def curve_figure(rows: list[dict[str, Any]], title: str,
     return _png(fig)
 
 
-def health_figure(rows: list[dict[str, Any]]) -> str | None:
+def health_figure(rows: list[dict[str, Any]],
+                  steps: list[dict[str, Any]] | None = None) -> str | None:
+    """One PNG (base64) of the gradient norms and clipping (training.plot.plot_health), with
+    the per-step norm of ``steps`` if any; None if neither ``rows`` nor ``steps`` has a norm."""
     from matplotlib.figure import Figure
 
-    from rnnlab.training.plot import plot_health
-
-    if not any(_number(r.get("grad_norm")) or _number(r.get("grad_norm_mean")) for r in rows):
+    if not (any(_number(r.get("grad_norm")) or _number(r.get("grad_norm_mean")) for r in rows)
+            or any(_number(r.get("grad_norm")) for r in steps or [])):
         return None
     fig = Figure(figsize=(7, 3.5))
-    plot_health(fig.subplots(), rows)
+    plot_health(fig.subplots(), rows, steps)
     fig.tight_layout()
     return _png(fig)
 
@@ -171,13 +196,16 @@ def build_report(run_dir: str | Path, *, steps: int = 50, windows: int = 8) -> s
                              " pass the --out folder of an rnnlab train run")
     record = _read_record(cfg_path) if cfg_path.is_file() else {}
     rows = _with_train_ppl(load_metrics(run_dir))
+    step_rows = load_steps(run_dir)
+    logged = (f" Training loss logged every {log_every(step_rows)} steps ({len(step_rows)} rows of "
+              "steps.jsonl)." if step_rows else "")
     parts = [f"<h1>Training report: {html.escape(str(run_dir))}</h1>",
-             f"<p>{len(rows)} evaluations recorded.</p>"]
+             f"<p>{len(rows)} evaluations recorded.{logged}</p>"]
     for title, series in CURVES.items():
-        b64 = curve_figure(rows, title, series)
+        b64 = curve_figure(rows, title, series, step_rows)
         if b64:
             parts.append(f"<h2>{html.escape(title)}</h2>{_img(b64, title)}")
-    health = health_figure(rows)
+    health = health_figure(rows, step_rows)
     if health:
         parts.append(f"<h2>Gradient norms and clipping</h2>{_img(health, 'gradients')}")
     parts += ["<h2>Samples at each evaluation</h2>", samples_section(rows),
