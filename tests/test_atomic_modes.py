@@ -7,7 +7,8 @@ import stat
 import numpy as np
 import pytest
 
-from rnnlab import atomic, checkpoint, cli
+from rnnlab import atomic, cli
+from rnnlab.training import checkpoint
 from rnnlab.data import bundled_corpus
 
 

@@ -24,6 +24,7 @@ from rnnlab.tasks.flags import TASKS, check_flags
 from rnnlab.tasks.lm import LanguageModelTask
 from rnnlab.training import Run, train
 from rnnlab.training.config import RESUMABLE, TrainConfig, flag
+from rnnlab.training.signals import StopRequests
 
 
 def threads(n: int | None) -> Any:
@@ -61,7 +62,11 @@ def resume_run(open_run: Callable[[str], Any], directory: str, given: dict[str, 
     for k in RESUMABLE:
         if k in given:
             setattr(run.config, k, given[k])
-    run.folder.trim(run.progress.step)
+    try:
+        run.folder.trim(run.progress.step)
+    except BaseException:
+        run.close()
+        raise
     print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
           f"step {run.progress.step}", file=sys.stderr)
     return run
@@ -71,21 +76,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in TrainConfig.flags() if getattr(args, k) is not None}
     task = run_task(args.resume) if args.resume else given.get("task", "lm")
     check_flags(task, set(given) | ({"no_sample"} if args.no_sample else set()))
-    if args.resume:
-        run = resume_run(lambda d: Run.resume(d, TASK_TYPES), args.resume, given)
-    else:
-        if task == "tag" and "level" not in given:
-            given["level"] = "word"  # CoNLL tokens are words
-        cfg = TrainConfig(**given)
-        cfg.check()
-        run = Run.create(cfg, TASK_TYPES[task], force=args.force)
-        print(run.feed.describe(run.directory), file=sys.stderr)
-    with run, threads(run.config.threads):
-        stopped = train(run, progress_bar=not args.no_progress)
+    with StopRequests() as stop:  # from here a signal saves and stops (none saved: step 0)
+        run = _open_run(args, task, given)
+        with run, threads(run.config.threads):
+            stopped = train(run, progress_bar=not args.no_progress, stop=stop)
     prog = run.progress
     if stopped is not None:
-        print(f"stopped at step {prog.step}; continue with rnnlab train --resume "
-              f"{run.directory}", file=sys.stderr)
+        again = (f"continue with rnnlab train --resume {run.directory}" if prog.step else
+                 "nothing was trained: run the command again with --force")
+        print(f"stopped at step {prog.step}; {again}", file=sys.stderr)
         return 128 + stopped
     print(f"done: {prog.step} steps, {prog.epoch} epochs, {prog.elapsed_s:.0f} s; "
           f"{run.task.summary(prog)}")
@@ -93,3 +92,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("sample:")
         stream(run.model, run.task.vocab, None, 400, {}, np.random.default_rng(0))
     return 0
+
+
+def _open_run(args: argparse.Namespace, task: str, given: dict[str, Any]) -> Run:
+    """The run to train: resumed, or created in ``--out`` (its first line printed)."""
+    if args.resume:
+        return resume_run(lambda d: Run.resume(d, TASK_TYPES), args.resume, given)
+    if task == "tag" and "level" not in given:
+        given["level"] = "word"  # CoNLL tokens are words
+    cfg = TrainConfig(**given)
+    cfg.check()
+    run = Run.create(cfg, TASK_TYPES[task], force=args.force)
+    print(run.feed.describe(run.directory), file=sys.stderr)
+    return run

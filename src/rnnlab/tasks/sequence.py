@@ -14,6 +14,7 @@ evaluation and its predictions.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -120,37 +121,46 @@ class SequenceTask(Task):
         return (f"best validation {self.main_metric} {best_metric:.4f} "
                 f"(loss {progress.best_val:.4f})")
 
-    # what each task defines
+    # ---------------------------------------------------------- what each task defines
+    @abstractmethod
     def vocabularies(self) -> list[Any]:
-        raise NotImplementedError
+        """Its vocabularies, the input one first."""
 
+    @abstractmethod
     def new_model(self, config: TrainConfig, rng: np.random.Generator) -> Module:
-        raise NotImplementedError
+        """Its model for ``config``, initialised from ``rng`` (no size check)."""
 
     @classmethod
+    @abstractmethod
     def build(cls, examples: Any, config: TrainConfig) -> Any:
-        raise NotImplementedError
+        """The task with its vocabularies built from the training ``examples``."""
 
     @classmethod
+    @abstractmethod
     def from_json(cls, d: Any) -> Any:
-        raise NotImplementedError
+        """The task of a checkpoint's ``meta.vocabularies`` (a DataError if malformed)."""
 
+    @abstractmethod
     def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Its vocabularies as JSON (``meta.vocabularies``)."""
 
+    @abstractmethod
     def encode(self, examples: Any) -> Encoded:
-        raise NotImplementedError
+        """The examples of a file as ids (a DataError naming the line of an empty one)."""
 
+    @abstractmethod
     def batches(self, enc: Encoded, batch_size: int, rng: np.random.Generator | None = None
                 ) -> Any:
-        raise NotImplementedError
+        """Padded batches of ``enc`` (shuffled, length-bucketed with ``rng``)."""
 
+    @abstractmethod
     def loss(self, model: Any, batch: Any, enc: Encoded) -> float:
-        raise NotImplementedError
+        """The forward pass and mean loss of ``batch`` (``model.backward_loss`` follows)."""
 
+    @abstractmethod
     def evaluate(self, model: Any, enc: Encoded, batch_size: int,
                  max_length: int | None = None) -> dict[str, Any]:
-        raise NotImplementedError
+        """``"loss"`` and the task's metrics on ``enc``."""
 
 
 class TaskFeed(Feed):

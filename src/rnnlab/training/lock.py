@@ -140,6 +140,12 @@ def holder(directory: Path | str) -> str | None:
     information left in ``.lock`` by a finished process is never reported. None also where
     locks do not work (see the module doc).
     """
+    if fcntl is None:
+        return None
+    with _held_guard:
+        mine = _held.get(os.path.realpath(Path(directory) / LOCK_FILE))
+        if mine is not None and mine[0] == os.getpid():  # must not open a second descriptor
+            return _who(_read_info(mine[1]._fd))
     held, info = _probe(directory)
     return _who(info) if held else None
 
@@ -153,7 +159,8 @@ def check_free(directory: Path | str) -> None:
 
 
 def _probe(directory: Path | str) -> tuple[bool, dict[str, Any] | None]:
-    """Whether another process holds the lock, and its line (None if unreadable)."""
+    """Whether another process holds the lock, and its line (None if unreadable); never
+    this process (which must not open a second descriptor of the file)."""
     if fcntl is None:
         return False, None
     path = Path(directory) / LOCK_FILE
