@@ -25,11 +25,10 @@ import numpy as np
 from floor import matmul_floor
 from threadpoolctl import threadpool_limits
 
-from rnnlab.data import BPTTBatches, Vocab, read_text
-from rnnlab.models.generate import sample
+from rnnlab.data import BPTTBatches, Vocab, bundled_corpus, read_text
 from rnnlab.models import LanguageModel
+from rnnlab.models.generate import sample
 from rnnlab.optim import SGD, clip_grad_norm
-from rnnlab.data import bundled_corpus
 
 MAX_WINDOWS = 64  # windows materialised up front; the stream wraps (state reset) after them
 

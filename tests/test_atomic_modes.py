@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rnnlab import atomic, cli
-from rnnlab.training import checkpoint
 from rnnlab.data import bundled_corpus
+from rnnlab.training import checkpoint
 
 
 @pytest.fixture

@@ -288,3 +288,14 @@ def test_validation_is_a_seeded_shuffled_split_not_the_tail(files):
     assert sorted(train_set.lines + val.lines) == list(range(1, 401))
     assert load_task_data(TrainConfig(**cfg, seed=3))[2].lines == val.lines
     assert load_task_data(TrainConfig(**cfg, seed=4))[2].lines != val.lines
+
+
+@pytest.mark.parametrize("task", ["classify", "tag", "seq2seq"])
+def test_task_rows_carry_what_the_one_loop_logs_for_every_task(runs, task):
+    rows = [json.loads(r) for r in (runs[task] / "metrics.jsonl").read_text().splitlines()]
+    assert rows
+    for r in rows:
+        assert {"grad_norm", "grad_norm_mean", "clipped_frac", "tokens_per_s"} <= set(r), r
+        assert r["tokens_per_s"] > 0 and 0 <= r["clipped_frac"] <= 1 and r["grad_norm_mean"] > 0
+    steps = [json.loads(r) for r in (runs[task] / "steps.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == list(range(10, rows[-1]["step"] + 1, 10))

@@ -11,9 +11,9 @@
 
 Each message is one line: what is wrong, then what to do. The command line catches
 :class:`RnnlabError` alone, so a new error class only has to derive from it (or from one
-of its subclasses) to be reported that way. The classes are also importable from where
-they were defined before this module existed (``rnnlab.cli``, ``rnnlab.data``,
-``rnnlab.training.checkpoint``, ``rnnlab.train``).
+of its subclasses) to be reported that way. Some are also importable from where they
+were defined before this module existed (``rnnlab.cli``, ``rnnlab.data``,
+``rnnlab.training.checkpoint``).
 
 >>> issubclass(DataError, RnnlabError) and issubclass(DataError, ValueError)
 True
@@ -54,7 +54,7 @@ class RunFolderError(CheckpointError, DataError):
 
 class TrainingDiverged(RnnlabError, RuntimeError):
     """The loss or the gradient norm became NaN or infinite, or a loss exploded (see
-    :func:`rnnlab.train.divergence_limit`)."""
+    :func:`rnnlab.training.loop.divergence_limit`)."""
 
 
 __all__ = ["CheckpointError", "DataError", "RnnlabError", "RunFolderError", "TrainingDiverged",

@@ -9,7 +9,7 @@ a page::
     perplexity      exp of each loss
     learning rate   the optimizer's lr at each evaluation
     gradients       pre-clip norm at the evaluation step, mean since the previous one,
-                    fraction of steps clipped (see rnnlab.train); the mean pre-clip
+                    fraction of steps clipped (see rnnlab.training.loop); the mean pre-clip
                     norm every N steps, where steps.jsonl has it
     samples         the text the model generated at each evaluation
     gradient flow   ||dL/dh|| (and dL/dc) by distance back in time for the run's checkpoint

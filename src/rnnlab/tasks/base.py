@@ -2,7 +2,8 @@
 
 A task (:mod:`.classify`, :mod:`.tag`, :mod:`.seq2seq`) holds its vocabularies and knows
 its file format, its model, its loss on a padded batch, its metrics and its predictions;
-the training loop (:mod:`.train`) and the commands (:mod:`.commands`) only call those.
+the training loop (:mod:`rnnlab.training.loop`, through :mod:`.sequence`) and the
+commands (:mod:`rnnlab.cli`) only call those.
 """
 
 from __future__ import annotations
