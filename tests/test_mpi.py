@@ -4,13 +4,18 @@ every rank. Skipped, saying why, without mpi4py or mpiexec (``pip install -e '.[
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from mpi_helpers import (
+    RANK_MAIN,
     assert_same_run,
+    differences,
     env,
+    find_mpiexec,
     lm_flags,
     needs_mpi,
     train,
@@ -98,3 +103,122 @@ def test_a_batch_that_does_not_split_is_one_line_before_anything(data):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--batch-size 3 cannot be split across 2" in lines[0], lines
     assert not (data / "odd").exists()
+
+
+def progress(run):
+    return json.loads((run / "last.json").read_text())["meta"]["progress"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("first,then", [(2, 2), (2, 0), (0, 2)])
+def test_lm_resumes_under_any_k_that_divides_the_batch(data, first, then):
+    """20 steps in one go on one process; 10 on ``first`` ranks, resumed for 10 more on
+    ``then`` (0: one process without a launcher): the same weights, state and optimizer."""
+    flags = {"dtype": "float64", "optimizer": "adam", "cell": "lstm"}
+    full = data / "resume-full"
+    if not full.exists():
+        assert train(0, *lm_flags(full, **flags), cwd=data).returncode == 0
+        part = data / "resume-part-0"
+        assert train(0, *lm_flags(part, **flags, max_steps=10), cwd=data).returncode == 0
+    part = data / f"resume-{first}-{then}"
+    assert train(first, *lm_flags(part, **flags, max_steps=10), cwd=data).returncode == 0
+    assert progress(part)["step"] == 10
+    worst = max(differences(part, data / "resume-part-0").values())  # the same whatever K
+    assert worst <= TOL["float64"]
+    done = train(then, "--resume", part, "--max-steps", 20, "--no-progress", "--no-sample",
+                 cwd=data)
+    assert done.returncode == 0, done.stderr
+    assert_same_run(part, full, TOL["float64"])
+
+
+@needs_mpi
+def test_classify_resumes_on_two_ranks_then_one(data):
+    common = ["--task", "classify", "--data", "cls.train", "--val-data", "cls.val", "--hidden",
+              12, "--embed", 8, "--layers", 1, "--batch-size", 4, "--eval-batch-size", 4,
+              "--eval-every", 7, "--dtype", "float64", "--dropout", 0, "--time-budget", 3600,
+              "--no-progress"]
+    full, part = data / "cls-resume-full", data / "cls-resume-part"
+    assert train(0, *common, "--max-steps", 21, "--out", full, cwd=data).returncode == 0
+    assert train(2, *common, "--max-steps", 14, "--out", part, cwd=data).returncode == 0
+    done = train(0, "--resume", part, "--max-steps", 21, "--no-progress", cwd=data)
+    assert done.returncode == 0, done.stderr
+    assert_same_run(part, full, TOL["float64"])
+
+
+def start(data, out, fail_rank=-1, fail_step=-1):
+    """mpiexec -n 2 of a long LM run through tests/mpi_rank_main.py; returns the launcher
+    process and the folder of the ranks' pid files."""
+    pids = data / f"{out}-pids"
+    cmd = [find_mpiexec(), "-n", "2", sys.executable, RANK_MAIN, str(pids), str(fail_rank),
+           str(fail_step), "train", *map(str, lm_flags(out, max_steps=100000, log_every=1,
+                                              eval_every=50, dtype="float64"))]
+    proc = subprocess.Popen(cmd, cwd=data, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, pids
+
+
+def wait_for(check, proc, seconds=60):
+    end = time.monotonic() + seconds
+    while not check():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+def steps_logged(run):
+    path = run / "steps.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@needs_mpi
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_rank_that_raises_ends_both_within_30_s(data, rank):
+    proc, _ = start(data, f"raises-{rank}", fail_rank=rank, fail_step=3)
+    began = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert time.monotonic() - began < 30
+    assert proc.returncode != 0
+    assert f"rank {rank} of 2 failed: RuntimeError: injected failure at batch 3" in err, err
+    assert "Traceback" not in err
+
+
+@needs_mpi
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_rank_killed_ends_both_within_30_s(data, rank):
+    run = data / f"killed-{rank}"
+    proc, pids = start(data, run.name)
+    try:
+        wait_for(lambda: steps_logged(run) >= 3, proc)
+        os.kill(int((pids / f"rank{rank}.pid").read_text()), signal.SIGKILL)
+        began = time.monotonic()
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert time.monotonic() - began < 30
+    assert proc.returncode != 0
+
+
+@needs_mpi
+def test_sigterm_on_one_rank_stops_both_at_one_step_and_rank_0_saves(data):
+    run = data / "sigterm"
+    proc, pids = start(data, run.name)
+    try:
+        wait_for(lambda: steps_logged(run) >= 3, proc)
+        os.kill(int((pids / "rank1.pid").read_text()), signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    step = progress(run)["step"]
+    assert step >= 3 and f"stopped at step {step}" in err, err
+    assert err.count("stopped at step") == 1  # rank 0 alone prints
+    full = data / "sigterm-full"
+    flags = lm_flags(full, max_steps=step + 2, log_every=1, eval_every=50, dtype="float64")
+    assert train(0, *flags, cwd=data).returncode == 0
+    done = train(2, "--resume", run, "--max-steps", step + 2, "--no-progress", "--no-sample",
+                 cwd=data)
+    assert done.returncode == 0, done.stderr
+    assert_same_run(run, full, TOL["float64"])

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -106,10 +106,13 @@ class World:
         except BaseException as e:
             self._abort(command, f"{type(e).__name__}: {e}", 1)
 
-    def _abort(self, command: str, why: str, code: int) -> None:
+    def _abort(self, command: str, why: str, code: int) -> NoReturn:
+        """One line naming this rank and why, then ``MPI_Abort`` (the launcher ends every
+        rank), then this process's exit (MPICH's MPI_Abort may return)."""
         line = f"rnnlab {command}: rank {self.rank} of {self.size} failed: {why}"
-        print(line.splitlines()[0] if line else line, file=sys.stderr, flush=True)
+        print(line.splitlines()[0], file=sys.stderr, flush=True)
         self.comm.Abort(code)
+        os._exit(code)
 
 
 SINGLE = World()
