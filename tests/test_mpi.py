@@ -222,3 +222,33 @@ def test_sigterm_on_one_rank_stops_both_at_one_step_and_rank_0_saves(data):
                  cwd=data)
     assert done.returncode == 0, done.stderr
     assert_same_run(run, full, TOL["float64"])
+
+
+@needs_mpi
+@pytest.mark.parametrize("cell,optimizer,dtype", [("lstm", "adam", "float64"),
+                                                  ("gru", "sgd", "float32")])
+def test_lm_with_dropout_on_two_ranks_is_one_process(data, cell, optimizer, dtype):
+    """Every rank draws the whole batch's masks from the shared generator, keeps its
+    streams' slice (embedding, between layers, output)."""
+    runs = {}
+    for k in (0, 2):
+        runs[k] = data / f"lm-dropout-{cell}-{dtype}-{k}"
+        flags = lm_flags(runs[k], cell=cell, optimizer=optimizer, dtype=dtype, dropout=0.3)
+        done = train(k, *flags, cwd=data)
+        assert done.returncode == 0, done.stderr
+    assert_same_run(runs[2], runs[0], TOL[dtype])
+
+
+@needs_mpi
+def test_classify_with_dropout_on_two_ranks_is_one_process(data):
+    """Also the batch of one example, where rank 1 only draws the masks."""
+    runs = {}
+    for k in (0, 2):
+        runs[k] = data / f"cls-dropout-{k}"
+        done = train(k, "--task", "classify", "--data", "cls.train", "--val-data", "cls.val",
+                     "--hidden", 12, "--embed", 8, "--layers", 2, "--batch-size", 4,
+                     "--eval-batch-size", 4, "--max-steps", 20, "--eval-every", 11,
+                     "--dtype", "float64", "--dropout", 0.3, "--time-budget", 3600,
+                     "--no-progress", "--out", runs[k], cwd=data)
+        assert done.returncode == 0, done.stderr
+    assert_same_run(runs[2], runs[0], TOL["float64"])

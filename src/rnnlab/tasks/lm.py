@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderErro
 from rnnlab.metrics import describe_perplexity, perplexity
 from rnnlab.models import LanguageModel
 from rnnlab.models.generate import sample_text
+from rnnlab.nn.dropout import batch_share
 from rnnlab.nn.module import Module
 from rnnlab.tasks.lm_data import load_data, naming
 from rnnlab.training import validate
@@ -186,9 +188,16 @@ class LMFeed(Feed):
         self.state = None  # each epoch starts from zeros
 
     def step(self, model: Any, i: int) -> tuple[float, int]:
-        x, y = self.batches[i]  # (T, B) each
-        loss, self.state = model.loss(x, y, self.state)
+        x, y = self.batches[i]  # (T, B) each; this rank's streams (T, B/K) on K ranks
+        with self._share():  # the dropout masks of the whole batch, sliced
+            loss, self.state = model.loss(x, y, self.state)
         return float(loss), int(x.size)
+
+    def _share(self) -> Any:
+        """On K ranks, :func:`batch_share` of this rank's streams; else nothing."""
+        if self.world.size == 1:
+            return nullcontext()
+        return batch_share(self.config.batch_size, *self.world.part(self.config.batch_size))
 
     def shard(self, world: World) -> str:
         """Rank r takes streams ``world.part(B)`` of the B training streams (and of the

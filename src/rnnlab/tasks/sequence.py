@@ -24,6 +24,7 @@ import numpy as np
 from rnnlab.data import shuffled_split
 from rnnlab.data.padded import Batch
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
+from rnnlab.nn.dropout import batch_share
 from rnnlab.nn.module import Module
 from rnnlab.tasks.base import Encoded
 from rnnlab.tasks.order import check_order
@@ -186,8 +187,10 @@ class TaskFeed(Feed):
 
     def shard(self, world: World) -> str:
         """Rank r takes the examples ``world.part(N)`` of every padded batch of N, padded
-        to the whole batch's length (so each rank's steps are one process's); a rank left
-        with none contributes nothing. Evaluation runs whole on every rank."""
+        to the whole batch's length, with the whole batch's dropout masks (so each rank's
+        steps are one process's); a rank left with none contributes nothing (it runs the
+        batch's forward pass only to draw its masks). Evaluation runs whole on every
+        rank."""
         self.world = world
         return (f"data parallel on {world.describe()}: each rank takes its contiguous "
                 f"share of every batch of {self.config.batch_size} examples (about "
@@ -196,13 +199,16 @@ class TaskFeed(Feed):
 
     def step(self, model: Module, i: int) -> tuple[float, int]:
         batch = self.train_batches.batch((self.order or [])[i])
-        if self.world.size > 1:
-            a, b = self.world.part(len(batch.index))
-            self.empty = a == b
-            if self.empty:
-                return 0.0, 0
-            batch = share(batch, a, b)
-        return self.task.loss(model, batch, self.train), int(batch.lengths.sum())
+        if self.world.size == 1:
+            return self.task.loss(model, batch, self.train), int(batch.lengths.sum())
+        a, b = self.world.part(len(batch.index))
+        self.empty = a == b
+        if self.empty:  # the whole (small) batch's forward pass keeps the dropout masks'
+            self.task.loss(model, batch, self.train)  # generator in step; it adds nothing
+            return 0.0, 0
+        with batch_share(len(batch.index), a, b):  # the whole batch's masks, sliced
+            return self.task.loss(model, share(batch, a, b), self.train), int(
+                batch.lengths[a:b].sum())
 
     def loss_sum(self, model: Module) -> tuple[float, int]:
         return (0.0, 0) if self.empty else super().loss_sum(model)
