@@ -22,6 +22,7 @@ from mpi_helpers import (
     write_data,
 )
 
+from rnnlab.cli.train import rank_threads
 from rnnlab.training.ranks import SINGLE, World, launcher_size, world
 
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -41,6 +42,12 @@ def test_launchers_are_noticed_from_their_variables_only():
     assert launcher_size({"SLURM_STEP_NUM_TASKS": "8", "SLURM_PROCID": "5"}) == (8, 5)
     assert launcher_size({"SLURM_NTASKS": "8", "SLURM_PROCID": "0"}) == (1, 0)  # sbatch script
     assert World(size=4).part(2, 3) == (1, 2) and World(size=4).part(2, 0) == (0, 0)
+
+
+def test_each_rank_shares_the_nodes_cores_unless_threads_is_given():
+    assert rank_threads(None, SINGLE) is None and rank_threads(3, World(size=2)) == 3
+    cores = os.cpu_count() or 1
+    assert rank_threads(None, World(size=4, local_size=2)) == max(1, cores // 2)
 
 
 def test_plain_import_and_world_never_touch_mpi4py():
@@ -128,6 +135,8 @@ def test_lm_resumes_under_any_k_that_divides_the_batch(data, first, then):
     done = train(then, "--resume", part, "--max-steps", 20, "--no-progress", "--no-sample",
                  cwd=data)
     assert done.returncode == 0, done.stderr
+    if then:
+        assert "2 MPI ranks" in done.stderr.splitlines()[0], done.stderr
     assert_same_run(part, full, TOL["float64"])
 
 

@@ -127,9 +127,11 @@ def _open_run(args: argparse.Namespace, task: str, given: dict[str, Any], ranks:
     """The run to train: resumed, or created in ``--out`` (its first lines printed: how the
     batch is split across the ranks, then the run)."""
     if args.resume:
-        run = resume_run(lambda d: Run.resume(d, TASK_TYPES, ranks), args.resume, given, say)
-        if run.split:
-            say(run.split)
+        lines: list[str] = []
+        run = resume_run(lambda d: Run.resume(d, TASK_TYPES, ranks), args.resume, given,
+                         lines.append)
+        for line in ([run.split] if run.split else []) + lines:
+            say(line)
         return run
     if task == "tag" and "level" not in given:
         given["level"] = "word"  # CoNLL tokens are words
