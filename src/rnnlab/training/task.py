@@ -69,8 +69,8 @@ class Feed(ABC):
         """Train on this rank's share of every batch from now on (see the module doc);
         returns one line saying how the batch is split. A UsageError (``every_rank``) when
         the batch cannot be split so. By default a task cannot."""
-        error = UsageError(f"--task {type(self).__name__} cannot train on several processes "
-                           "yet: run it as one process (without mpiexec)")
+        error = UsageError(f"this task's feed ({type(self).__name__}) cannot train on several "
+                           "processes yet: run it as one process (without mpiexec)")
         error.every_rank = True
         raise error
 
