@@ -66,7 +66,7 @@ def lm_flags(out, **kw):
 
 
 def write_data(d):
-    """corpus.txt (LM), cls.train/val and s2s.train/val under ``d``; 41 training
+    """corpus.txt (LM), cls, s2s and tag .train/.val under ``d``; 41 training
     examples: the last batch of 4 holds one, so with 2 ranks rank 1 gets none."""
     rng = random.Random(0)
     (d / "corpus.txt").write_text("".join(rng.choice("abcdefgh \n") for _ in range(3000)))
@@ -81,6 +81,13 @@ def write_data(d):
             s = "".join(rng.choice("abcd") for _ in range(rng.randint(2, 5)))
             s2s.append(f"{s}\t{s[::-1]}")
         (d / f"s2s.{name}").write_text("\n".join(s2s) + "\n")
+        tag = []
+        for _ in range(n):  # CoNLL: a word, two columns, its BIO tag; names are B-PER
+            words = [rng.choice(["the", "cat", "sat", "Ann", "Bob"]) for _ in range(
+                rng.randint(2, 7))]
+            tag.append("\n".join(f"{w} NN O {'B-PER' if w[0].isupper() else 'O'}"
+                                 for w in words))
+        (d / f"tag.{name}").write_text("\n\n".join(tag) + "\n")
 
 
 def differences(a_dir, b_dir, name="last"):

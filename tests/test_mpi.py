@@ -86,7 +86,8 @@ def test_lm_on_two_ranks_is_one_process(data, cell, optimizer, dtype):
 @pytest.mark.parametrize("task,name,dtype,extra", [
     ("classify", "cls", "float64", ["--optimizer", "adam", "--dropout", 0]),
     ("classify", "cls", "float32", ["--optimizer", "sgd", "--lr", 0.2, "--dropout", 0]),
-    ("seq2seq", "s2s", "float64", ["--optimizer", "adam", "--attention", "dot"])])
+    ("seq2seq", "s2s", "float64", ["--optimizer", "adam", "--attention", "dot"]),
+    ("tag", "tag", "float64", ["--optimizer", "adam", "--dropout", 0.3, "--level", "word"])])
 def test_tasks_on_two_ranks_are_one_process(data, task, name, dtype, extra):
     """41 examples in batches of 4: the last batch has one, so rank 1 gets none there."""
     runs = {}
@@ -261,3 +262,13 @@ def test_classify_with_dropout_on_two_ranks_is_one_process(data):
                      "--no-progress", "--out", runs[k], cwd=data)
         assert done.returncode == 0, done.stderr
     assert_same_run(runs[2], runs[0], TOL["float64"])
+
+
+@needs_mpi
+def test_a_loss_every_rank_sees_diverge_is_one_line_from_rank_0(data):
+    """The divergence check reads the all-reduced loss: every rank stops alike, no abort."""
+    done = train(2, *lm_flags("diverged", diverge_factor=0.1), cwd=data)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert sum("error: training loss exploded" in line for line in lines) == 1, lines
+    assert not any("failed" in line or "Abort" in line for line in lines), lines
