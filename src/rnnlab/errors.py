@@ -25,7 +25,14 @@ from __future__ import annotations
 
 
 class RnnlabError(Exception):
-    """A problem the user can fix; its message is one line, ending with what to do."""
+    """A problem the user can fix; its message is one line, ending with what to do.
+
+    ``every_rank``: raised alike by every rank of a data-parallel run (a check of what they
+    all agree on, such as a loss after the all-reduce), so they all exit without an abort
+    and rank 0 alone prints it (:mod:`rnnlab.training.ranks`).
+    """
+
+    every_rank: bool = False
 
 
 class UsageError(RnnlabError):

@@ -3,12 +3,18 @@
 A problem the user can fix is raised as an :class:`rnnlab.errors.RnnlabError`, which the
 command line prints as one line with exit status 2. SIGTERM and Ctrl-C save ``last`` and
 exit 143 and 130 (:mod:`rnnlab.training.signals`).
+
+Under an MPI launcher (``mpiexec -n K rnnlab train ...``: :mod:`rnnlab.training.ranks`)
+every rank runs this command; rank 0 alone prints and writes, and the first line says how
+the batch is split. Each rank uses (cores / ranks on its node) BLAS threads unless
+``--threads`` says otherwise. A rank that fails ends them all (:meth:`World.guard`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -24,6 +30,7 @@ from rnnlab.tasks.flags import TASKS, check_flags
 from rnnlab.tasks.lm import LanguageModelTask
 from rnnlab.training import Run, train
 from rnnlab.training.config import RESUMABLE, TrainConfig, flag
+from rnnlab.training.ranks import World, world
 from rnnlab.training.signals import StopRequests
 
 
@@ -50,7 +57,16 @@ def run_task(directory: str | Path) -> str:
     return str(task)
 
 
-def resume_run(open_run: Callable[[str], Any], directory: str, given: dict[str, Any]) -> Any:
+def rank_threads(n: int | None, ranks: World) -> int | None:
+    """BLAS threads of each rank: ``--threads``, else the node's cores shared among its
+    ranks (None for one process: as it is)."""
+    if n is not None or ranks.size == 1:
+        return n
+    return max(1, (os.cpu_count() or 1) // ranks.local_size)
+
+
+def resume_run(open_run: Callable[[str], Any], directory: str, given: dict[str, Any],
+               say: Callable[[str], None]) -> Any:
     """The run in ``directory`` opened by ``open_run``, with the flags that may change on
     resume (RESUMABLE) applied; any other given flag is an error."""
     fixed = sorted(set(given) - set(RESUMABLE))
@@ -67,8 +83,8 @@ def resume_run(open_run: Callable[[str], Any], directory: str, given: dict[str, 
     except BaseException:
         run.close()
         raise
-    print(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
-          f"step {run.progress.step}", file=sys.stderr)
+    say(f"resuming {run.directory} at epoch {run.progress.epoch + 1}, "
+        f"step {run.progress.step}")
     return run
 
 
@@ -76,10 +92,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in TrainConfig.flags() if getattr(args, k) is not None}
     task = run_task(args.resume) if args.resume else given.get("task", "lm")
     check_flags(task, set(given) | ({"no_sample"} if args.no_sample else set()))
+    ranks = world()
+    with ranks.guard("train"):
+        return _train(args, task, given, ranks)
+
+
+def _train(args: argparse.Namespace, task: str, given: dict[str, Any], ranks: World) -> int:
+    def say(line: str) -> None:
+        if ranks.root:
+            print(line, file=sys.stderr)
+
     with StopRequests() as stop:  # from here a signal saves and stops (none saved: step 0)
-        run = _open_run(args, task, given)
-        with run, threads(run.config.threads):
-            stopped = train(run, progress_bar=not args.no_progress, stop=stop)
+        run = _open_run(args, task, given, ranks, say)
+        with run, threads(rank_threads(run.config.threads, ranks)):
+            stopped = train(run, progress_bar=not args.no_progress and ranks.root, stop=stop)
+    if not ranks.root:
+        return 128 + stopped if stopped is not None else 0
     prog = run.progress
     if stopped is not None:
         again = (f"continue with rnnlab train --resume {run.directory}" if prog.step else
@@ -94,14 +122,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_run(args: argparse.Namespace, task: str, given: dict[str, Any]) -> Run:
-    """The run to train: resumed, or created in ``--out`` (its first line printed)."""
+def _open_run(args: argparse.Namespace, task: str, given: dict[str, Any], ranks: World,
+              say: Callable[[str], None]) -> Run:
+    """The run to train: resumed, or created in ``--out`` (its first lines printed: how the
+    batch is split across the ranks, then the run)."""
     if args.resume:
-        return resume_run(lambda d: Run.resume(d, TASK_TYPES), args.resume, given)
+        lines: list[str] = []
+        run = resume_run(lambda d: Run.resume(d, TASK_TYPES, ranks), args.resume, given,
+                         lines.append)
+        for line in ([run.split] if run.split else []) + lines:
+            say(line)
+        return run
     if task == "tag" and "level" not in given:
         given["level"] = "word"  # CoNLL tokens are words
     cfg = TrainConfig(**given)
     cfg.check()
-    run = Run.create(cfg, TASK_TYPES[task], force=args.force)
-    print(run.feed.describe(run.directory), file=sys.stderr)
+    run = Run.create(cfg, TASK_TYPES[task], force=args.force, world=ranks)
+    if run.split:
+        say(run.split)
+    say(run.feed.describe(run.directory))
     return run

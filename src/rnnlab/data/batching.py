@@ -109,6 +109,18 @@ class BPTTBatches:
             raise ValueError(f"start window must be in [0, {len(self)}], got {i}")
         return (self[j] for j in range(i, len(self)))
 
+    def streams(self, a: int, b: int) -> BPTTBatches:
+        """The same windows restricted to streams ``[a, b)`` (a view: one rank's share).
+
+        >>> BPTTBatches(np.arange(12), batch_size=4, bptt=2).streams(2, 4)[0][0].T.tolist()
+        [[6, 7], [9, 10]]
+        """
+        if not 0 <= a < b <= self.batch_size:
+            raise ValueError(f"streams [{a}, {b}) out of range for {self.batch_size} streams")
+        part = object.__new__(BPTTBatches)
+        part.batch_size, part.bptt, part.data = b - a, self.bptt, self.data[:, a:b]
+        return part
+
     @property
     def tokens_per_epoch(self) -> int:
         """Targets predicted in one epoch, ``(n - 1) * batch_size`` (perplexity's count)."""

@@ -1,6 +1,9 @@
-"""Inverted dropout."""
+"""Inverted dropout, and the masks of a share of a batch (:func:`batch_share`)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -8,18 +11,51 @@ from numpy.typing import DTypeLike
 from rnnlab._array import Array, check_array, check_float_dtype
 from rnnlab.nn.module import Module
 
+_SHARES: list[tuple[int, int, int]] = []  # (N, a, b) of the innermost batch_share
+
+
+@contextmanager
+def batch_share(total: int, a: int, b: int) -> Iterator[None]:
+    """Within the block, the layers run on examples ``[a, b)`` of a batch of ``total``, and
+    each dropout mask is that batch's mask, sliced: a mask of shape ``(..., b - a, D)``
+    (the batch axis is the second to last in every layer) is drawn as ``(..., total, D)``
+    from the same generator, then ``[..., a:b, :]`` is kept. So processes that share a
+    generator's state and split a batch get the masks one process gets for the whole
+    batch, and their generators stay in step (data-parallel training).
+
+    >>> whole = dropout_mask(np.random.default_rng(0), 0.5, (3, 4, 2), np.float64)
+    >>> with batch_share(4, 1, 3):
+    ...     part = dropout_mask(np.random.default_rng(0), 0.5, (3, 2, 2), np.float64)
+    >>> bool((part == whole[:, 1:3]).all())
+    True
+    """
+    _SHARES.append((int(total), int(a), int(b)))
+    try:
+        yield
+    finally:
+        _SHARES.pop()
+
 
 def dropout_mask(
     rng: np.random.Generator, p: float, shape: tuple[int, ...], dtype: DTypeLike
 ) -> Array:
-    """Inverted-dropout mask of ``shape``: 0 with probability p, else 1/(1-p).
+    """Inverted-dropout mask of ``shape``: 0 with probability p, else 1/(1-p) (inside a
+    :func:`batch_share`: this share's slice of the whole batch's mask).
 
     >>> m = dropout_mask(np.random.default_rng(0), 0.5, (1000,), np.float64)
     >>> sorted(set(m.tolist())), bool(0.9 < m.mean() < 1.1)   # E[m] = 1
     ([0.0, 2.0], True)
     """
     dt = check_float_dtype(dtype)
-    u = rng.random(shape, dtype=dt)
+    shape = tuple(shape)
+    if _SHARES:
+        total, a, b = _SHARES[-1]
+        if len(shape) < 2 or shape[-2] != b - a:
+            raise ValueError(f"a dropout mask of shape {shape} inside a share of examples "
+                             f"[{a}, {b}) must have {b - a} on its second-to-last axis")
+        u = rng.random((*shape[:-2], total, shape[-1]), dtype=dt)[..., a:b, :]
+    else:
+        u = rng.random(shape, dtype=dt)
     mask = (u >= p).astype(dt)  # keep with probability 1 - p
     mask *= dt.type(1.0 / (1.0 - p))
     return mask

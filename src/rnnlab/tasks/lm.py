@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnlab.data import BPTTBatches, Vocab, bundled_corpus, encode_file, read_text
-from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError
+from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
 from rnnlab.metrics import describe_perplexity, perplexity
 from rnnlab.models import LanguageModel
 from rnnlab.models.generate import sample_text
+from rnnlab.nn.dropout import batch_share
 from rnnlab.nn.module import Module
 from rnnlab.tasks.lm_data import load_data, naming
 from rnnlab.training import validate
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.progress import Progress
+from rnnlab.training.ranks import SINGLE, World
 from rnnlab.training.task import Feed, Task
 
 __all__ = ["LanguageModelTask", "evaluate_loss"]
@@ -53,17 +56,24 @@ def evaluate_loss(model: LanguageModel, ids: np.ndarray, *, batch_size: int, bpt
     ``eval_batch_size`` streams; ``rnnlab eval`` with one, so every token but the first
     is scored.
     """
+    total, count = loss_sums(model, BPTTBatches(ids, batch_size, bptt))
+    return total / max(count, 1), count
+
+
+def loss_sums(model: LanguageModel, batches: BPTTBatches) -> tuple[float, int]:
+    """The summed loss (nats) and the targets over ``batches``, state carried, in eval mode
+    (:func:`evaluate_loss`; a rank's share of the streams sums its part)."""
     was_training = model.training
     model.eval()
     try:
         state, total, count = None, 0.0, 0
-        for x, y in BPTTBatches(ids, batch_size, bptt):
+        for x, y in batches:
             _, state = model.loss(x, y, state)
             total += model.criterion.last_loss_sum
             count += model.criterion.last_count
     finally:
         model.train(was_training)
-    return total / max(count, 1), count
+    return total, count
 
 
 class LanguageModelTask(Task):
@@ -168,7 +178,8 @@ class LMFeed(Feed):
             BPTTBatches(val_ids, config.eval_batch_size, config.bptt)  # too short: fail now
         self.sample_rng = np.random.default_rng(np.random.SeedSequence(config.seed,
                                                                        spawn_key=(1,)))
-        self.state: Any = None
+        self.state: Any = None  # this rank's streams' state (all of it for one process)
+        self.world: World = SINGLE
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -177,13 +188,42 @@ class LMFeed(Feed):
         self.state = None  # each epoch starts from zeros
 
     def step(self, model: Any, i: int) -> tuple[float, int]:
-        x, y = self.batches[i]  # (T, B) each
-        loss, self.state = model.loss(x, y, self.state)
+        x, y = self.batches[i]  # (T, B) each; this rank's streams (T, B/K) on K ranks
+        with self._share():  # the dropout masks of the whole batch, sliced
+            loss, self.state = model.loss(x, y, self.state)
         return float(loss), int(x.size)
 
+    def _share(self) -> Any:
+        """On K ranks, :func:`batch_share` of this rank's streams; else nothing."""
+        if self.world.size == 1:
+            return nullcontext()
+        return batch_share(self.config.batch_size, *self.world.part(self.config.batch_size))
+
+    def shard(self, world: World) -> str:
+        """Rank r takes streams ``world.part(B)`` of the B training streams (and of the
+        evaluation's): B and the evaluation batch must be multiples of K."""
+        cfg, k = self.config, world.size
+        for name, n in (("--batch-size", cfg.batch_size), ("--eval-batch-size",
+                                                           cfg.eval_batch_size)):
+            if n % k:
+                error = UsageError(f"{name} {n} cannot be split across {k} processes: give a "
+                                   f"multiple of {k}, or run on a number of processes that "
+                                   "divides it")
+                error.every_rank = True
+                raise error
+        self.world = world
+        self.batches = self.batches.streams(*world.part(cfg.batch_size))
+        return (f"data parallel on {world.describe()}: each rank takes {cfg.batch_size // k} "
+                f"of the {cfg.batch_size} streams of every batch ({cfg.eval_batch_size // k} "
+                f"of {cfg.eval_batch_size} when evaluating)")
+
     def evaluate(self, model: Any) -> dict[str, Any]:
-        loss, _ = evaluate_loss(model, self.val_ids, batch_size=self.config.eval_batch_size,
-                                bptt=self.config.bptt)
+        cfg = self.config
+        batches = BPTTBatches(self.val_ids, cfg.eval_batch_size, cfg.bptt)
+        if self.world.size > 1:
+            batches = batches.streams(*self.world.part(cfg.eval_batch_size))
+        sums = self.world.sum(np.array(loss_sums(model, batches), dtype=np.float64))
+        loss = float(sums[0] / max(sums[1], 1))
         out = {"loss": loss, "ppl": perplexity(loss)}
         if self.task.vocab.level == "char":
             out["bpc"] = loss / math.log(2)
@@ -195,9 +235,9 @@ class LMFeed(Feed):
 
     def save(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays: dict[str, np.ndarray] = {}
-        if self.state is not None:
+        if self.state is not None:  # (L, B, H) each: every rank's streams, joined
             parts = self.state if isinstance(self.state, tuple) else (self.state,)
-            arrays = {f"state/{i}": s for i, s in enumerate(parts)}
+            arrays = {f"state/{i}": self.world.concat(s, axis=1) for i, s in enumerate(parts)}
         return arrays, {"sample_rng": self.sample_rng.bit_generator.state}
 
     def check(self, ckpt: Any, model: Any) -> int:
@@ -214,7 +254,8 @@ class LMFeed(Feed):
     def restore(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
         if "sample_rng" in meta:
             self.sample_rng.bit_generator.state = meta["sample_rng"]
-        state = [v for k, v in sorted(arrays.items()) if k.startswith("state/")]
+        a, b = self.world.part(self.config.batch_size)  # this rank's streams
+        state = [v[:, a:b].copy() for k, v in sorted(arrays.items()) if k.startswith("state/")]
         self.state = None if not state else (tuple(state) if len(state) > 1 else state[0])
 
     def describe(self, directory: Path) -> str:

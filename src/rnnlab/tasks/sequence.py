@@ -22,13 +22,16 @@ from typing import Any
 import numpy as np
 
 from rnnlab.data import shuffled_split
+from rnnlab.data.padded import Batch
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
+from rnnlab.nn.dropout import batch_share
 from rnnlab.nn.module import Module
 from rnnlab.tasks.base import Encoded
 from rnnlab.tasks.order import check_order
 from rnnlab.training import validate
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.progress import Progress, TaskProgress
+from rnnlab.training.ranks import SINGLE, World
 from rnnlab.training.task import Feed, Task
 from rnnlab.training.validate import ADVICE, show
 
@@ -173,6 +176,8 @@ class TaskFeed(Feed):
         self.order_rng = np.random.default_rng([config.seed, 1])  # the data order
         self.train_batches = task.batches(train, config.batch_size, self.order_rng)
         self.order: list[np.ndarray] | None = None  # the current epoch's batches
+        self.world: World = SINGLE
+        self.empty = False  # this rank's share of the last batch had no example
 
     def __len__(self) -> int:
         return len(self.train_batches)
@@ -180,9 +185,33 @@ class TaskFeed(Feed):
     def begin_epoch(self) -> None:
         self.order = self.train_batches.order()
 
+    def shard(self, world: World) -> str:
+        """Rank r takes the examples ``world.part(N)`` of every padded batch of N, padded
+        to the whole batch's length, with the whole batch's dropout masks (so each rank's
+        steps are one process's); a rank left with none contributes nothing (it runs the
+        batch's forward pass only to draw its masks). Evaluation runs whole on every
+        rank."""
+        self.world = world
+        return (f"data parallel on {world.describe()}: each rank takes its contiguous "
+                f"share of every batch of {self.config.batch_size} examples (about "
+                f"{self.config.batch_size / world.size:g}); every rank evaluates the whole "
+                "validation set")
+
     def step(self, model: Module, i: int) -> tuple[float, int]:
         batch = self.train_batches.batch((self.order or [])[i])
-        return self.task.loss(model, batch, self.train), int(batch.lengths.sum())
+        if self.world.size == 1:
+            return self.task.loss(model, batch, self.train), int(batch.lengths.sum())
+        a, b = self.world.part(len(batch.index))
+        self.empty = a == b
+        if self.empty:  # the whole (small) batch's forward pass keeps the dropout masks'
+            self.task.loss(model, batch, self.train)  # generator in step; it adds nothing
+            return 0.0, 0
+        with batch_share(len(batch.index), a, b):  # the whole batch's masks, sliced
+            return self.task.loss(model, share(batch, a, b), self.train), int(
+                batch.lengths[a:b].sum())
+
+    def loss_sum(self, model: Module) -> tuple[float, int]:
+        return (0.0, 0) if self.empty else super().loss_sum(model)
 
     def evaluate(self, model: Module) -> dict[str, Any]:
         return self.task.evaluate(model, self.val, self.config.eval_batch_size)
@@ -220,3 +249,11 @@ class TaskFeed(Feed):
         return {"task": self.task.name,
                 "examples": {"train": len(self.train), "val": len(self.val)},
                 "outputs": self.task.outputs()}
+
+
+def share(batch: Batch, a: int, b: int) -> Batch:
+    """Examples ``[a, b)`` of a padded batch, still padded to its length T: ``x[:, a:b]``,
+    per-step targets ``y[:, a:b]`` (T, n) or per-example ``y[a:b]`` (n,)."""
+    y = batch.y[:, a:b] if batch.y.ndim == 2 else batch.y[a:b]
+    return Batch(np.ascontiguousarray(batch.x[:, a:b]), batch.lengths[a:b],
+                 np.ascontiguousarray(y), batch.index[a:b])

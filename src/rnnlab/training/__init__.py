@@ -14,6 +14,8 @@
     checkpoint  the .npz + .json format, written atomically
     validate    every check of a run folder's files before anything uses them
     plot        loss.png
+    ranks       which of K processes this is (MPI, noticed from the launcher's variables)
+    allreduce   a data-parallel step's one all-reduce of gradients, loss, count, stop flag
 """
 
 from rnnlab.training.config import TrainConfig

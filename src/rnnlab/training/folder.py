@@ -17,6 +17,9 @@ file and what is intact ("the last checkpoint, step 10, is intact"), never a tra
 Checkpoints and config.json are replaced atomically and the logs are appended a whole line
 at a time (:mod:`rnnlab.atomic`), so no file is left half-written; ``--resume`` drops the
 rows logged after its checkpoint (:meth:`RunFolder.trim`).
+
+In a run on several processes only rank 0 writes: the others hold a ``RunFolder(...,
+writer=False)``, whose writes, lock and checks do nothing.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ LOGS = ("metrics.jsonl", "steps.jsonl")
 class RunFolder:
     """The files of one run; ``saved_step`` is the step of its intact ``last`` checkpoint."""
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: str | Path, *, writer: bool = True) -> None:
+        self.directory, self.writer = Path(directory), writer
         self.lock = RunLock(self.directory)
         self.saved_step: int | None = None
 
@@ -72,11 +75,14 @@ class RunFolder:
     def check_free(self) -> None:
         """A RunFolderError naming the process that trains in this folder, if one does;
         nothing in the folder changes."""
-        check_free(self.directory)
+        if self.writer:
+            check_free(self.directory)
 
     def take(self, *, fresh: bool) -> None:
         """Create the folder if need be and lock it (a RunFolderError naming the process
         that holds it otherwise); ``fresh`` (``--force``): then delete a former run's files."""
+        if not self.writer:
+            return
         with self.writing():
             self.directory.mkdir(parents=True, exist_ok=True)
             if not self.lock.held:
@@ -86,15 +92,20 @@ class RunFolder:
                     (self.directory / name).unlink(missing_ok=True)
 
     def release(self) -> None:
-        self.lock.release()
+        if self.writer:
+            self.lock.release()
 
     def write_record(self, record: Mapping[str, Any]) -> None:
         path = self.directory / "config.json"
+        if not self.writer:
+            return
         with self.writing(path):
             atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
     def save_checkpoint(self, name: str, arrays: Mapping[str, np.ndarray],
                         meta: Mapping[str, Any], step: int) -> None:
+        if not self.writer:
+            return
         with self.writing(self.directory / f"{name}.npz"):
             checkpoint.save(self.directory, name, arrays, meta)
         if name == "last":
@@ -103,6 +114,8 @@ class RunFolder:
     def log_metrics(self, row: Mapping[str, Any]) -> None:
         """Append an evaluation's row to metrics.jsonl and redraw loss.png."""
         path = self.directory / "metrics.jsonl"
+        if not self.writer:
+            return
         with self.writing(path):
             append_line(path, json_line(dict(row)))
         with self.writing(self.directory / "loss.png"):
@@ -112,12 +125,16 @@ class RunFolder:
         """Append a row to steps.jsonl (not synced: a crash loses at most a few rows, which
         the resume would drop anyway)."""
         path = self.directory / "steps.jsonl"
+        if not self.writer:
+            return
         with self.writing(path):
             append_line(path, json_line(dict(row)), sync=False)
 
     def trim(self, step: int) -> None:
         """After a resume: drop the rows logged after the checkpoint's ``step`` (the tail of
         a killed or interrupted run)."""
+        if not self.writer:
+            return
         metrics_steps = _checked_steps(self.directory / "metrics.jsonl", load_metrics(
             self.directory))
         for name in LOGS:

@@ -22,6 +22,13 @@ step (with the running sums, so the next row is the one an uninterrupted run wou
 and :func:`train` returns the signal; a second Ctrl-C stops at once. Everything the next
 step depends on is in the checkpoint, so ``--resume`` reproduces an uninterrupted run bit
 for bit (on the same BLAS threads and device).
+
+On K processes (``mpiexec -n K``, :mod:`rnnlab.training.ranks`) the loop is the same on
+every rank: the feed gives each rank its share of the batch (``Feed.shard``), and between
+the backward pass and clipping one all-reduce (:mod:`rnnlab.training.allreduce`) makes every
+rank's gradients those of one process's mean loss over the global batch, and makes the
+ranks agree on the loss, the tokens, a stop signal and the elapsed time. So every rank takes
+the same decisions at the same steps; only rank 0 writes (its :class:`RunFolder`).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import numpy as np
 from rnnlab.errors import TrainingDiverged
 from rnnlab.optim import clip_grad_norm, grad_norm
 from rnnlab.optim.schedule import Schedule
+from rnnlab.training.allreduce import AgreedStop, StepReducer
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.progress import Progress, TaskProgress
 from rnnlab.training.run import Run
@@ -70,7 +78,13 @@ class _Loop:
     """One call of :func:`train`: the run, its schedule, and where the last save was."""
 
     def __init__(self, run: Run, stop: StopRequests, progress_bar: bool) -> None:
-        self.run, self.stop, self.progress_bar = run, stop, progress_bar
+        self.run, self.progress_bar = run, progress_bar
+        self.own_stop = stop
+        self.stop: StopRequests | AgreedStop = stop  # what the loop acts on
+        self.reducer: StepReducer | None = None
+        if run.world.size > 1:  # the ranks act on what they agreed at the last all-reduce
+            self.reducer, self.stop = StepReducer(run.world, run.model.named_params()), \
+                AgreedStop()
         self.cfg, self.prog, self.feed = run.config, run.progress, run.feed
         self.schedule = Schedule.from_config(self.cfg, run.optimizer, run.schedule_state)
         self.limit = divergence_limit(self.cfg, run.task.outputs())
@@ -121,11 +135,15 @@ class _Loop:
         cfg, prog, model = self.cfg, self.prog, self.run.model
         model.zero_grad()
         loss, tokens = self.feed.step(model, prog.batch)
-        model.backward_loss()
+        elapsed = time.perf_counter() - self.started
+        if self.reducer is None:
+            model.backward_loss()
+        else:
+            loss, tokens, elapsed = self._all_reduce(tokens, elapsed)
         norm = clip_grad_norm(self.params, cfg.clip) if cfg.clip > 0 else grad_norm(self.params)
         if not (loss <= self.limit and math.isfinite(norm)):  # NaN fails every comparison
-            raise TrainingDiverged(diverged_message(prog, "training", loss, self.limit,
-                                                    self.params))
+            raise self._agreed(TrainingDiverged(diverged_message(
+                prog, "training", loss, self.limit, self.params)))
         self.run.optimizer.step()
         self.norm = norm
         prog.grad_norm_sum += norm
@@ -136,9 +154,25 @@ class _Loop:
         prog.last_loss = loss
         prog.train_loss_sum += loss
         prog.train_loss_count += 1
-        prog.elapsed_s = time.perf_counter() - self.started
+        prog.elapsed_s = elapsed if self.reducer else time.perf_counter() - self.started
         self._log_step(loss, norm)
         return loss, tokens
+
+    def _all_reduce(self, tokens: int, elapsed: float) -> tuple[float, int, float]:
+        """This rank's backward pass, then the step's one all-reduce: the global mean loss
+        and tokens, rank 0's elapsed time; the agreed stop request becomes ``self.stop``."""
+        loss_sum, count = self.feed.loss_sum(self.run.model)
+        if count:  # a rank without an example contributes zeros
+            self.run.model.backward_loss()
+        assert self.reducer is not None
+        loss, tokens, self.stop.signal, elapsed = self.reducer.reduce(
+            loss_sum, count, tokens, self.own_stop.signal, elapsed)
+        return loss, tokens, elapsed
+
+    def _agreed(self, error: TrainingDiverged) -> TrainingDiverged:
+        """``error``, marked as raised alike by every rank (it checks agreed values)."""
+        error.every_rank = self.reducer is not None
+        return error
 
     def _log_step(self, loss: float, norm: float) -> None:
         """Every ``log_every`` steps, a row of steps.jsonl: the means since the last row."""
@@ -163,8 +197,8 @@ class _Loop:
         run.model.train()
         val_loss = metrics["loss"]
         if not val_loss <= self.limit:  # checked before anything is saved: the last good stays
-            raise TrainingDiverged(diverged_message(prog, "validation", val_loss, self.limit,
-                                                    self.params, stepped=True))
+            raise self._agreed(TrainingDiverged(diverged_message(
+                prog, "validation", val_loss, self.limit, self.params, stepped=True)))
         row = self._row(metrics)
         prog.train_loss_sum, prog.train_loss_count = 0.0, 0
         prog.grad_norm_sum, prog.clipped_count = 0.0, 0

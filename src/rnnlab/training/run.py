@@ -9,6 +9,11 @@ exactly: a checkpoint holds, besides the weights, everything the next step depen
     <task>/...     the feed's arrays (state/,     meta.rng        initialisation, dropout
                    order/)                        meta.schedule   the lr schedule's state
                                                   meta.<task>     vocabularies, generators
+
+On several processes (``world``, :mod:`rnnlab.training.ranks`) every rank builds the same
+run (the same seed, so the same weights and generators) and hands its feed the world
+(``Feed.shard``); rank 0 alone checks, locks and writes the folder. A checkpoint holds the
+whole state (the feed gathers what the ranks hold), so it is the same whatever K wrote it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from rnnlab.optim import OPTIMIZERS
 from rnnlab.training import checkpoint, validate
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.folder import RunFolder, check_data_files, data_hashes
+from rnnlab.training.ranks import SINGLE, World
 from rnnlab.training.task import Feed, Task
 
 __all__ = ["Run"]
@@ -34,9 +40,11 @@ __all__ = ["Run"]
 class Run:
     """Everything a training run holds; build with :meth:`create` or :meth:`resume`."""
 
-    def __init__(self, folder: RunFolder, config: TrainConfig, task: Task, feed: Feed) -> None:
+    def __init__(self, folder: RunFolder, config: TrainConfig, task: Task, feed: Feed,
+                 world: World = SINGLE) -> None:
         self.folder, self.directory = folder, folder.directory
-        self.config, self.task, self.feed = config, task, feed
+        self.config, self.task, self.feed, self.world = config, task, feed, world
+        self.split = feed.shard(world) if world.size > 1 else None  # how the batch is split
         self.rng = np.random.default_rng(config.seed)  # the one generator: init, then dropout
         self.model: Any = task.model(config, self.rng, "the model", UsageError)
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
@@ -45,11 +53,12 @@ class Run:
 
     # ------------------------------------------------------------ creation
     @classmethod
-    def create(cls, config: TrainConfig, task_type: type[Task], *, force: bool = False) -> Run:
+    def create(cls, config: TrainConfig, task_type: type[Task], *, force: bool = False,
+               world: World = SINGLE) -> Run:
         """A new run in ``config.out``; nothing there changes unless the data and model are
         good and no other process trains there (the folder is then locked)."""
-        folder = RunFolder(config.out)
-        if folder.directory.exists():
+        folder = RunFolder(config.out, writer=world.root)
+        if folder.writer and folder.directory.exists():
             folder.check_free()  # a folder in training names its process
             with folder.writing():
                 taken = any(p.name != ".lock" for p in folder.directory.iterdir())
@@ -58,7 +67,7 @@ class Run:
                                      f"--resume {folder.directory} to continue it, --force "
                                      "to start it anew, or another --out")
         task, feed = task_type.prepare(config)
-        run = cls(folder, config, task, feed)
+        run = cls(folder, config, task, feed, world)
         folder.take(fresh=True)
         try:
             folder.write_record({"config": config.to_json(), "seed": config.seed,
@@ -70,10 +79,11 @@ class Run:
         return run
 
     @classmethod
-    def resume(cls, directory: str | Path, tasks: Mapping[str, type[Task]]) -> Run:
+    def resume(cls, directory: str | Path, tasks: Mapping[str, type[Task]],
+               world: World = SINGLE) -> Run:
         """The run in ``directory``, at its ``last`` checkpoint, every file checked before
         the folder is locked (a refused resume changes nothing)."""
-        folder = RunFolder(directory)
+        folder = RunFolder(directory, writer=world.root)
         config, hashes = validate.read_run_record(folder.directory)
         folder.check_free()
         task_type = tasks[config.task]
@@ -81,7 +91,7 @@ class Run:
         ckpt = validate.read_checkpoint(folder.directory, "last", tasks)
         ckpt.task.check_resume(config, f"{folder.directory / 'config.json'} field config")
         task, feed = task_type.prepare(config, ckpt.task)
-        run = cls(folder, config, task, feed)
+        run = cls(folder, config, task, feed, world)
         n_batches = feed.check(ckpt, run.model)
         validate.check_resume_state(ckpt, ckpt.model, run.model, run.optimizer, n_batches,
                                     task_type.progress_rules)

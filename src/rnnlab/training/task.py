@@ -18,6 +18,14 @@ One training step, whatever the task (:mod:`rnnlab.training.loop`)::
     clip, optimizer.step()
 
 The loop asks nothing else: it never looks at a batch, a vocabulary or a model's type.
+
+On K processes (``mpiexec -n K``: :mod:`rnnlab.training.ranks`) the run first calls
+``feed.shard(world)``: from then on ``step`` runs this rank's contiguous share of every
+global batch (a share may be empty: then it returns ``(0.0, 0)`` without a forward pass),
+``loss_sum`` gives the summed loss and count the loop all-reduces, ``evaluate`` returns the
+metrics of the whole validation set on every rank (reducing what it sharded), and ``save``
+returns the whole state on every rank (gathering what the ranks hold; ``restore`` takes
+the whole state and keeps this rank's share), so a checkpoint is the same whatever K.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, UsageError
 from rnnlab.nn.module import Module
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.progress import Progress
@@ -56,6 +64,21 @@ class Feed(ABC):
     def evaluate(self, model: Module) -> dict[str, Any]:
         """Validation metrics of ``model`` (in eval mode): ``"loss"`` and the task's own;
         every float but the loss becomes a ``val_<name>`` field of the metrics row."""
+
+    def shard(self, world: Any) -> str:
+        """Train on this rank's share of every batch from now on (see the module doc);
+        returns one line saying how the batch is split. A UsageError (``every_rank``) when
+        the batch cannot be split so. By default a task cannot."""
+        error = UsageError(f"this task's feed ({type(self).__name__}) cannot train on several "
+                           "processes yet: run it as one process (without mpiexec)")
+        error.every_rank = True
+        raise error
+
+    def loss_sum(self, model: Module) -> tuple[float, int]:
+        """The summed loss and the positions counted by the last :meth:`step` (its mean
+        loss is their ratio): what the ranks add up. By default the model's criterion's."""
+        criterion: Any = getattr(model, "criterion")  # noqa: B009
+        return float(criterion.last_loss_sum), int(criterion.last_count)
 
     def extras(self, model: Module) -> dict[str, Any]:
         """Fields the metrics row ends with (the language model's sample); none by default."""
