@@ -1,4 +1,4 @@
-"""Inverted dropout, and the masks of a share of a batch (:func:`batch_share`)."""
+"""Inverted dropout, and the masks of a share of a batch (:class:`ShareGenerator`)."""
 
 from __future__ import annotations
 
@@ -11,36 +11,44 @@ from numpy.typing import DTypeLike
 from rnnlab._array import Array, check_array, check_float_dtype
 from rnnlab.nn.module import Module
 
-_SHARES: list[tuple[int, int, int]] = []  # (N, a, b) of the innermost batch_share
 
+class ShareGenerator(np.random.Generator):
+    """A NumPy generator (the same stream as ``np.random.default_rng(seed)``) that, within
+    :meth:`batch_share`, draws each dropout mask for a whole batch and keeps a share of it.
 
-@contextmanager
-def batch_share(total: int, a: int, b: int) -> Iterator[None]:
-    """Within the block, the layers run on examples ``[a, b)`` of a batch of ``total``, and
-    each dropout mask is that batch's mask, sliced: a mask of shape ``(..., b - a, D)``
-    (the batch axis is the second to last in every layer) is drawn as ``(..., total, D)``
-    from the same generator, then ``[..., a:b, :]`` is kept. So processes that share a
-    generator's state and split a batch get the masks one process gets for the whole
-    batch, and their generators stay in step (data-parallel training).
+    Data-parallel training splits every batch across processes; for their steps to be one
+    process's, each must apply the whole batch's masks, sliced to its examples, and their
+    generators must stay in step. The share is this generator's own state, set by the run
+    that owns it (never a module-level switch): other generators draw as usual.
 
-    >>> whole = dropout_mask(np.random.default_rng(0), 0.5, (3, 4, 2), np.float64)
-    >>> with batch_share(4, 1, 3):
-    ...     part = dropout_mask(np.random.default_rng(0), 0.5, (3, 2, 2), np.float64)
+    >>> whole = dropout_mask(ShareGenerator(np.random.PCG64(0)), 0.5, (3, 4, 2), np.float64)
+    >>> g = ShareGenerator(np.random.PCG64(0))
+    >>> with g.batch_share(4, 1, 3):
+    ...     part = dropout_mask(g, 0.5, (3, 2, 2), np.float64)
     >>> bool((part == whole[:, 1:3]).all())
     True
     """
-    _SHARES.append((int(total), int(a), int(b)))
-    try:
-        yield
-    finally:
-        _SHARES.pop()
+
+    share: tuple[int, int, int] | None = None  # (N, a, b) of the current batch_share
+
+    @contextmanager
+    def batch_share(self, total: int, a: int, b: int) -> Iterator[None]:
+        """Within the block, the layers run on examples ``[a, b)`` of a batch of ``total``:
+        a mask of shape ``(..., b - a, D)`` (the batch axis is the second to last in every
+        layer) is drawn as ``(..., total, D)``, then ``[..., a:b, :]`` is kept."""
+        before, self.share = self.share, (int(total), int(a), int(b))
+        try:
+            yield
+        finally:
+            self.share = before
 
 
 def dropout_mask(
     rng: np.random.Generator, p: float, shape: tuple[int, ...], dtype: DTypeLike
 ) -> Array:
-    """Inverted-dropout mask of ``shape``: 0 with probability p, else 1/(1-p) (inside a
-    :func:`batch_share`: this share's slice of the whole batch's mask).
+    """Inverted-dropout mask of ``shape``: 0 with probability p, else 1/(1-p) (from a
+    :class:`ShareGenerator` inside its ``batch_share``: this share's slice of the whole
+    batch's mask).
 
     >>> m = dropout_mask(np.random.default_rng(0), 0.5, (1000,), np.float64)
     >>> sorted(set(m.tolist())), bool(0.9 < m.mean() < 1.1)   # E[m] = 1
@@ -48,8 +56,9 @@ def dropout_mask(
     """
     dt = check_float_dtype(dtype)
     shape = tuple(shape)
-    if _SHARES:
-        total, a, b = _SHARES[-1]
+    share = getattr(rng, "share", None)
+    if share is not None:
+        total, a, b = share
         if len(shape) < 2 or shape[-2] != b - a:
             raise ValueError(f"a dropout mask of shape {shape} inside a share of examples "
                              f"[{a}, {b}) must have {b - a} on its second-to-last axis")

@@ -30,7 +30,6 @@ from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderErro
 from rnnlab.metrics import describe_perplexity, perplexity
 from rnnlab.models import LanguageModel
 from rnnlab.models.generate import sample_text
-from rnnlab.nn.dropout import batch_share
 from rnnlab.nn.module import Module
 from rnnlab.tasks.lm_data import load_data, naming
 from rnnlab.training import validate
@@ -180,6 +179,7 @@ class LMFeed(Feed):
                                                                        spawn_key=(1,)))
         self.state: Any = None  # this rank's streams' state (all of it for one process)
         self.world: World = SINGLE
+        self.rng: Any = None  # the run's ShareGenerator, on several ranks (shard)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -194,12 +194,14 @@ class LMFeed(Feed):
         return float(loss), int(x.size)
 
     def _share(self) -> Any:
-        """On K ranks, :func:`batch_share` of this rank's streams; else nothing."""
-        if self.world.size == 1:
+        """On K ranks, the run generator's ``batch_share`` of this rank's streams; else
+        nothing."""
+        if self.world.size == 1 or self.rng is None:
             return nullcontext()
-        return batch_share(self.config.batch_size, *self.world.part(self.config.batch_size))
+        return self.rng.batch_share(self.config.batch_size,
+                                    *self.world.part(self.config.batch_size))
 
-    def shard(self, world: World) -> str:
+    def shard(self, world: World, rng: Any) -> str:
         """Rank r takes streams ``world.part(B)`` of the B training streams (and of the
         evaluation's): B and the evaluation batch must be multiples of K."""
         cfg, k = self.config, world.size
@@ -211,7 +213,7 @@ class LMFeed(Feed):
                                    "divides it")
                 error.every_rank = True
                 raise error
-        self.world = world
+        self.world, self.rng = world, rng
         self.batches = self.batches.streams(*world.part(cfg.batch_size))
         return (f"data parallel on {world.describe()}: each rank takes {cfg.batch_size // k} "
                 f"of the {cfg.batch_size} streams of every batch ({cfg.eval_batch_size // k} "

@@ -24,7 +24,6 @@ import numpy as np
 from rnnlab.data import shuffled_split
 from rnnlab.data.padded import Batch
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
-from rnnlab.nn.dropout import batch_share
 from rnnlab.nn.module import Module
 from rnnlab.tasks.base import Encoded
 from rnnlab.tasks.order import check_order
@@ -177,6 +176,7 @@ class TaskFeed(Feed):
         self.train_batches = task.batches(train, config.batch_size, self.order_rng)
         self.order: list[np.ndarray] | None = None  # the current epoch's batches
         self.world: World = SINGLE
+        self.rng: Any = None  # the run's ShareGenerator, on several ranks (shard)
         self.empty = False  # this rank's share of the last batch had no example
 
     def __len__(self) -> int:
@@ -185,13 +185,13 @@ class TaskFeed(Feed):
     def begin_epoch(self) -> None:
         self.order = self.train_batches.order()
 
-    def shard(self, world: World) -> str:
+    def shard(self, world: World, rng: Any) -> str:
         """Rank r takes the examples ``world.part(N)`` of every padded batch of N, padded
         to the whole batch's length, with the whole batch's dropout masks (so each rank's
         steps are one process's); a rank left with none contributes nothing (it runs the
         batch's forward pass only to draw its masks). Evaluation runs whole on every
         rank."""
-        self.world = world
+        self.world, self.rng = world, rng
         return (f"data parallel on {world.describe()}: each rank takes its contiguous "
                 f"share of every batch of {self.config.batch_size} examples (about "
                 f"{self.config.batch_size / world.size:g}); every rank evaluates the whole "
@@ -206,7 +206,7 @@ class TaskFeed(Feed):
         if self.empty:  # the whole (small) batch's forward pass keeps the dropout masks'
             self.task.loss(model, batch, self.train)  # generator in step; it adds nothing
             return 0.0, 0
-        with batch_share(len(batch.index), a, b):  # the whole batch's masks, sliced
+        with self.rng.batch_share(len(batch.index), a, b):  # the batch's masks, sliced
             return self.task.loss(model, share(batch, a, b), self.train), int(
                 batch.lengths[a:b].sum())
 

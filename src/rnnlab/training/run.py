@@ -27,6 +27,7 @@ import numpy as np
 
 from rnnlab import __version__
 from rnnlab.errors import RunFolderError, UsageError
+from rnnlab.nn.dropout import ShareGenerator
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.training import checkpoint, validate
 from rnnlab.training.config import TrainConfig
@@ -44,8 +45,9 @@ class Run:
                  world: World = SINGLE) -> None:
         self.folder, self.directory = folder, folder.directory
         self.config, self.task, self.feed, self.world = config, task, feed, world
-        self.split = feed.shard(world) if world.size > 1 else None  # how the batch is split
-        self.rng = np.random.default_rng(config.seed)  # the one generator: init, then dropout
+        # the one generator: initialisation, then dropout (default_rng(seed)'s stream)
+        self.rng = ShareGenerator(np.random.PCG64(config.seed))
+        self.split = feed.shard(world, self.rng) if world.size > 1 else None  # batch split
         self.model: Any = task.model(config, self.rng, "the model", UsageError)
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
         self.progress = task.progress_type()

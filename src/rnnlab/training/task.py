@@ -65,9 +65,11 @@ class Feed(ABC):
         """Validation metrics of ``model`` (in eval mode): ``"loss"`` and the task's own;
         every float but the loss becomes a ``val_<name>`` field of the metrics row."""
 
-    def shard(self, world: Any) -> str:
-        """Train on this rank's share of every batch from now on (see the module doc);
-        returns one line saying how the batch is split. A UsageError (``every_rank``) when
+    def shard(self, world: Any, rng: Any) -> str:
+        """Train on this rank's share of every batch from now on (see the module doc), the
+        dropout masks drawn by ``rng`` (the run's :class:`rnnlab.nn.dropout.ShareGenerator`)
+        as the whole batch's and sliced to the share; returns one line saying how the batch
+        is split. A UsageError (``every_rank``) when
         the batch cannot be split so. By default a task cannot."""
         error = UsageError(f"this task's feed ({type(self).__name__}) cannot train on several "
                            "processes yet: run it as one process (without mpiexec)")
