@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from floor import GATES
+from task_bench import TASKS, measure_task, task_config
 
 HERE = Path(__file__).resolve().parent
 LOSS_RTOL = 1e-3  # largest relative difference between the two sides' losses
@@ -60,10 +61,10 @@ def train_flops(cfg: dict[str, Any]) -> float:
 class Worker:
     """A benchmark worker process (worker.py) for one framework."""
 
-    def __init__(self, framework: str, threads: int) -> None:
+    def __init__(self, framework: str, threads: int, script: str = "worker.py") -> None:
         self.framework = framework
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "worker.py"), framework, str(threads)],
+            [sys.executable, str(HERE / script), framework, str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, op: str, **kw: Any) -> dict[str, Any]:
@@ -151,12 +152,15 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", nargs="+", choices=list(CONFIGS), help="these configurations")
+    p.add_argument("--only", nargs="+", choices=[*CONFIGS, *TASKS],
+                   help="these configurations (default: all)")
     p.add_argument("--threads", type=int, default=2, help="threads for each framework")
     p.add_argument("--repeats", type=int, default=5, help="alternating repeats per side")
     p.add_argument("--steps", type=int, default=10, help="training steps per repeat")
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     p.add_argument("--tokens", type=int, default=1000, help="generated tokens per repeat")
+    p.add_argument("--decode-batches", type=int, default=5,
+                   help="batches greedily decoded per repeat (decode-*)")
     p.add_argument("--ptb", default=str(PTB), help="PTB training text (else Zipf ids)")
     p.add_argument("--peak", action="store_true", help="measure the matmul peak everywhere")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny counts")
@@ -166,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.steps, args.warmup, args.tokens = 2, 1, 1, 20
+        args.decode_batches = 1
     rows = []
-    for name in args.only or list(CONFIGS):
-        rows.append(measure(config(name, args.ptb), args))
+    for name in args.only or [*CONFIGS, *TASKS]:
+        if name in TASKS:
+            rows.append(measure_task(task_config(name), args, Worker))
+        else:
+            rows.append(measure(config(name, args.ptb), args))
         print(f"{name}: rnnlab {rows[-1]['rnnlab_tok_s']:,.0f} tok/s, torch "
               f"{rows[-1]['torch_tok_s']:,.0f} tok/s, ratio {rows[-1]['ratio']:.2f}",
               file=sys.stderr, flush=True)

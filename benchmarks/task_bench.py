@@ -1,0 +1,78 @@
+"""The task configurations of ``bench.py``: classify, tag, seq2seq training and decoding.
+
+Each runs ``task_worker.py`` for rnnlab and for PyTorch (same weights, same batches, see
+``torch_tasks.py``), interleaved as the language-model configurations are. Training rows
+count real (unpadded) input tokens per second (seq2seq: source tokens, as ``rnnlab train``
+counts them) and compare the two sides' losses step by step; decoding rows count decoded
+tokens (up to and including each row's EOS) and compare the summed log-probability of
+each decoded batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from typing import Any
+
+SHAPE = {"hidden": 256, "embed": 64, "batch": 64, "lr": 1e-3, "seed": 1}
+# name: (task, attention, source vocabulary, classes / target vocabulary, lengths)
+TASKS: dict[str, tuple[str, str | None, int, int, tuple[int, int]]] = {
+    "classify": ("classify", None, 10000, 4, (30, 50)),
+    "tag": ("tag", None, 10000, 17, (15, 35)),
+    "seq2seq-none": ("seq2seq", None, 64, 64, (5, 11)),
+    "seq2seq-dot": ("seq2seq", "dot", 64, 64, (5, 11)),
+    "seq2seq-additive": ("seq2seq", "additive", 64, 64, (5, 11)),
+    "decode-none": ("seq2seq", None, 64, 64, (5, 11)),
+    "decode-dot": ("seq2seq", "dot", 64, 64, (5, 11)),
+    "decode-additive": ("seq2seq", "additive", 64, 64, (5, 11)),
+}
+MAX_LENGTH = 16  # greedy decoding's bound: twice the mean target length
+
+
+def task_config(name: str) -> dict[str, Any]:
+    """The worker's configuration of task ``name``."""
+    task, attention, vocab, classes, lengths = TASKS[name]
+    cfg = {"name": name, "task": task, "attention": attention, "vocab": vocab,
+           "lengths": lengths, "target": 1.0, "max_length": MAX_LENGTH,
+           "kind": "decode" if name.startswith("decode") else "train", **SHAPE}
+    cfg["classes" if task != "seq2seq" else "tgt_vocab"] = classes
+    return cfg
+
+
+def rel_diffs(ours: list[float], theirs: list[float]) -> list[float]:
+    """|ours - theirs| / |theirs| per step."""
+    return [abs(a - b) / abs(b) for a, b in zip(ours, theirs, strict=True)]
+
+
+def measure_task(cfg: dict[str, Any], args: argparse.Namespace, worker_cls: Any) -> dict:
+    """Interleaved repeats of one task configuration (a row of bench.py's table)."""
+    workers = [worker_cls(f, args.threads, "task_worker.py") for f in ("rnnlab", "torch")]
+    try:
+        for w in workers:
+            w.ask("setup", config=cfg)
+        op = cfg["kind"]
+        count = {"train": args.steps, "decode": args.decode_batches}[op]
+        warm = {"train": args.warmup, "decode": 1}[op]
+        kw = (lambda n: {"steps": n}) if op == "train" else (lambda n: {"batches": n})
+        losses: dict[str, list[float]] = {w.framework: [] for w in workers}
+        speed: dict[str, list[float]] = {w.framework: [] for w in workers}
+        for w in workers:  # warm-up (its losses are compared too)
+            losses[w.framework] += w.ask(op, **kw(warm))["losses"]
+        for r in range(args.repeats):
+            for w in workers if r % 2 == 0 else workers[::-1]:
+                reply = w.ask(op, **kw(count))
+                speed[w.framework].append(reply["tokens"] / reply["seconds"])
+                losses[w.framework] += reply["losses"]
+        row: dict[str, Any] = {"config": cfg["name"], "target": cfg["target"]}
+        for w in workers:
+            row[f"{w.framework}_tok_s"] = statistics.median(speed[w.framework])
+            row[f"{w.framework}_peak_mib"] = w.ask("peak")["peak_mib"]
+        row["ratio"] = row["rnnlab_tok_s"] / row["torch_tok_s"]
+        row["loss_rel_diffs"] = rel_diffs(losses["rnnlab"], losses["torch"])
+        diffs = row["loss_rel_diffs"]  # a NaN fails the check
+        row["loss_rel_diff"] = math.nan if any(map(math.isnan, diffs)) else max(diffs)
+        return row
+    finally:
+        for w in workers:
+            w.close()
