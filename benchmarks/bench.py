@@ -13,6 +13,10 @@ any exceeds LOSS_RTOL (1e-3, room for float32 rounding over a long window; the l
 measured was 9.2e-5). Each configuration runs in a fresh pair of worker processes, one per
 framework; the repeats alternate between them (rnnlab then torch, torch then rnnlab, ...)
 so that machine noise hits both alike, and the median of the repeats is reported.
+
+The task configurations (classify, tag, seq2seq-*, decode-*: task_bench.py) time the
+task models' Adam training step and greedy decoding the same way, on generated padded
+batches, and compare the losses step by step and the weights after the run.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from floor import GATES
-from task_bench import TASKS, measure_task, task_config
+from task_bench import TASKS, bad_weights, measure_task, task_config, weights_note
 
 HERE = Path(__file__).resolve().parent
 LOSS_RTOL = 1e-3  # largest relative difference between the two sides' losses
@@ -147,7 +151,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{100 * r['rnnlab_gflops'] / peak:.0f}% of NumPy's float32 matmul peak here "
                 f"({peak:.0f} GFLOP/s); PyTorch {r['torch_gflops']:.0f} GFLOP/s = "
                 f"{100 * r['torch_gflops'] / peak:.0f}%.")
-    return "\n".join(lines)
+    return "\n".join(lines) + weights_note(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,13 +191,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_losses(rows: list[dict[str, Any]], rtol: float) -> int:
-    """1 (and one line per configuration on stderr) if the two sides' losses disagree."""
+    """1 (and one line per configuration on stderr) if the two sides' losses (or a task's
+    weights) disagree."""
     bad = [r for r in rows if not r.get("loss_rel_diff", 0.0) <= rtol]  # NaN fails too
     for r in bad:
         print(f"{r['config']}: rnnlab's and torch's losses differ by {r['loss_rel_diff']:.2e} "
               f"(relative), more than {rtol:g}: the two sides no longer compute the same step",
               file=sys.stderr)
-    return 1 if bad else 0
+    for message in bad_weights(rows):
+        print(message, file=sys.stderr)
+    return 1 if bad or bad_weights(rows) else 0
 
 
 if __name__ == "__main__":

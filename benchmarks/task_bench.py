@@ -13,7 +13,11 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import tempfile
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 SHAPE = {"hidden": 256, "embed": 64, "batch": 64, "lr": 1e-3, "seed": 1}
 # name: (task, attention, source vocabulary, classes / target vocabulary, lengths)
@@ -27,6 +31,7 @@ TASKS: dict[str, tuple[str, str | None, int, int, tuple[int, int]]] = {
     "decode-dot": ("seq2seq", "dot", 64, 64, (5, 11)),
     "decode-additive": ("seq2seq", "additive", 64, 64, (5, 11)),
 }
+WEIGHT_ATOL = 1e-4  # a tenth of one Adam step (lr): far above rounding, far below a sign flip
 MAX_LENGTH = 16  # greedy decoding's bound: twice the mean target length
 
 
@@ -43,6 +48,34 @@ def task_config(name: str) -> dict[str, Any]:
 def rel_diffs(ours: list[float], theirs: list[float]) -> list[float]:
     """|ours - theirs| / |theirs| per step."""
     return [abs(a - b) / abs(b) for a, b in zip(ours, theirs, strict=True)]
+
+
+def weight_diff(workers: list[Any]) -> float:
+    """The largest absolute difference between the two sides' weights, over every entry."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [str(Path(tmp) / f"{w.framework}.npz") for w in workers]
+        for w, path in zip(workers, paths, strict=True):
+            w.ask("weights", path=path)
+        ours, theirs = (np.load(p) for p in paths)
+        assert sorted(ours.files) == sorted(theirs.files), (ours.files, theirs.files)
+        return max(float(np.abs(ours[k] - theirs[k]).max()) for k in ours.files)
+
+
+def weights_note(rows: list[dict[str, Any]]) -> str:
+    """A line under the table: how far apart the two sides' weights ended (training rows)."""
+    done = [r for r in rows if "weight_abs_diff" in r]
+    if not done:
+        return ""
+    return ("\nweights after the run, largest |rnnlab - torch| over every entry (at most "
+            f"{WEIGHT_ATOL:g}): " + "; ".join(
+                f"{r['config']} {r['weight_abs_diff']:.1e}" for r in done) + ".")
+
+
+def bad_weights(rows: list[dict[str, Any]]) -> list[str]:
+    """One message per training row whose two copies of the weights drifted apart."""
+    return [f"{r['config']}: rnnlab's and torch's weights differ by {r['weight_abs_diff']:.2e} "
+            f"after the run, more than {WEIGHT_ATOL:g}: the two Adam steps are not the same"
+            for r in rows if not r.get("weight_abs_diff", 0.0) <= WEIGHT_ATOL]
 
 
 def measure_task(cfg: dict[str, Any], args: argparse.Namespace, worker_cls: Any) -> dict:
@@ -70,6 +103,8 @@ def measure_task(cfg: dict[str, Any], args: argparse.Namespace, worker_cls: Any)
             row[f"{w.framework}_peak_mib"] = w.ask("peak")["peak_mib"]
         row["ratio"] = row["rnnlab_tok_s"] / row["torch_tok_s"]
         row["loss_rel_diffs"] = rel_diffs(losses["rnnlab"], losses["torch"])
+        if op == "train":  # Adam must keep the two copies of the weights equal
+            row["weight_abs_diff"] = weight_diff(workers)
         diffs = row["loss_rel_diffs"]  # a NaN fails the check
         row["loss_rel_diff"] = math.nan if any(map(math.isnan, diffs)) else max(diffs)
         return row

@@ -9,6 +9,7 @@ as ``worker.py``:
     {"op": "train", "steps": S}        S Adam steps -> seconds, real tokens, per-step losses
     {"op": "decode", "batches": B}     greedy decoding of B batches -> seconds, decoded
                                        tokens, their summed log-probability ("losses")
+    {"op": "weights", "path": p}       write every parameter (rnnlab's names) to p (.npz)
     {"op": "peak"}                     -> peak MiB above the post-import baseline
 """
 
@@ -173,6 +174,16 @@ class Worker:
     def peak(self) -> dict[str, Any]:
         return {"peak_mib": (_rss_kib("VmHWM") - self.base_kib) / 1024}
 
+    def weights(self, path: str) -> dict[str, Any]:
+        """Save the current weights, so that bench.py can compare the two sides'."""
+        side = self.side
+        if isinstance(side, TorchSide):
+            params = {k: v.detach().numpy() for k, v in side.net.state_dict().items()}
+        else:
+            params = export_params(side.model)
+        np.savez(path, **params)
+        return {}
+
 
 def main() -> None:
     worker = Worker(sys.argv[1], int(sys.argv[2]))
@@ -185,6 +196,8 @@ def main() -> None:
             break
         if op == "setup":
             reply = worker.setup(msg["config"])
+        elif op == "weights":
+            reply = worker.weights(msg["path"])
         elif op in ("train", "decode"):
             reply = worker.run(op, msg["steps"] if op == "train" else msg["batches"])
         else:
