@@ -79,6 +79,7 @@ class RnnlabSide:
         self.opt = Adam(model.named_params(), lr=cfg["lr"])
 
     def step(self, b: dict[str, Any]) -> float:
+        """One training step on batch ``b``: the loss, backward, Adam; returns the loss."""
         m = self.model
         if self.cfg["task"] == "seq2seq":
             tgt_out = np.where(b["y"] < 0, 0, b["y"])  # any id at masked steps
@@ -91,6 +92,7 @@ class RnnlabSide:
         return float(loss)
 
     def decode(self, b: dict[str, Any]) -> tuple[int, float]:
+        """Greedy decoding of batch ``b``: decoded tokens and their summed log-probability."""
         V = self.cfg["tgt_vocab"]
         out = self.model.greedy(b["x"], b["lengths"], bos_id=V - 2, eos_id=V - 1,
                                 max_length=self.cfg["max_length"])
@@ -114,6 +116,7 @@ class TorchSide:
                 if isinstance(v, np.ndarray) else v for k, v in b.items()}
 
     def step(self, b: dict[str, Any]) -> float:
+        """One training step on batch ``b``: the loss, backward, Adam; returns the loss."""
         if self.cfg["task"] == "seq2seq":
             loss = self.net.loss(b["x"], b["lengths"], b["tgt_in"], b["y"])
         else:
@@ -125,6 +128,7 @@ class TorchSide:
         return loss.item()
 
     def decode(self, b: dict[str, Any]) -> tuple[int, float]:
+        """Greedy decoding of batch ``b``: decoded tokens and their summed log-probability."""
         V = self.cfg["tgt_vocab"]
         return self.net.greedy(b["x"], b["lengths"], V - 2, V - 1, self.cfg["max_length"])
 
@@ -142,6 +146,7 @@ class Worker:
             torch.set_num_interop_threads(1)
 
     def setup(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The batches, then the model (its memory counted from here) and its optimiser."""
         data = batches(cfg)
         _reset_peak()
         self.base_kib = _rss_kib("VmRSS")
@@ -172,6 +177,7 @@ class Worker:
         return {"seconds": time.perf_counter() - start, "tokens": tokens, "losses": losses}
 
     def peak(self) -> dict[str, Any]:
+        """Peak resident memory since ``setup`` began, less what was resident then."""
         return {"peak_mib": (_rss_kib("VmHWM") - self.base_kib) / 1024}
 
     def weights(self, path: str) -> dict[str, Any]:
@@ -186,6 +192,7 @@ class Worker:
 
 
 def main() -> None:
+    """Answer bench.py's requests, one JSON line each, until "quit" or end of input."""
     worker = Worker(sys.argv[1], int(sys.argv[2]))
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but replies may reach the pipe
