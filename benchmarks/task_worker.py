@@ -33,7 +33,7 @@ N_BATCHES = 16  # batches materialised up front, then cycled
 N_EXAMPLES = 64 * 50  # one bucketing pool: the batches hold examples of similar length
 
 
-def batches(cfg: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+def batches(cfg: dict[str, Any]) -> list[dict[str, Any]]:
     """Padded, length-bucketed batches of generated examples (ids, lengths, targets)."""
     rng = np.random.default_rng(cfg["seed"])
     lo, hi = cfg["lengths"]
@@ -107,7 +107,7 @@ class TorchSide:
         import torch_tasks
 
         self.torch, self.cfg = torch, cfg
-        self.net = torch_tasks.build(cfg, export_params(model))
+        self.net: Any = torch_tasks.build(cfg, export_params(model))
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"])
 
     def convert(self, b: dict[str, Any]) -> dict[str, Any]:
@@ -157,12 +157,13 @@ class Worker:
             data = [self.side.convert(b) for b in data]
         else:
             self.side = RnnlabSide(cfg, model)
-        self.data = data
+        self.data: list[dict[str, Any]] = data
         return {}
 
     def run(self, op: str, count: int) -> dict[str, Any]:
         """``count`` training steps or decoded batches, cycling through the batches."""
-        losses, tokens = [], 0
+        losses: list[float] = []
+        tokens = 0
         start = time.perf_counter()
         for _ in range(count):
             b = self.data[self.pos]
