@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decode-batches", type=int, default=5,
                    help="batches greedily decoded per repeat (decode-*)")
     p.add_argument("--ptb", default=str(PTB), help="PTB training text (else Zipf ids)")
+    p.add_argument("--no-bucket", action="store_true",
+                   help="task batches of mixed lengths (padding) instead of length-bucketed")
     p.add_argument("--peak", action="store_true", help="measure the matmul peak everywhere")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny counts")
     p.add_argument("--json", help="also write the rows to this file")
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.only or [*CONFIGS, *TASKS]:
         if name in TASKS:
-            rows.append(measure_task(task_config(name), args, Worker))
+            rows.append(measure_task(task_config(name, not args.no_bucket), args, Worker))
         else:
             rows.append(measure(config(name, args.ptb), args))
         print(f"{name}: rnnlab {rows[-1]['rnnlab_tok_s']:,.0f} tok/s, torch "

@@ -35,12 +35,14 @@ WEIGHT_ATOL = 1e-4  # a tenth of one Adam step (lr): far above rounding, far bel
 MAX_LENGTH = 16  # greedy decoding's bound: twice the mean target length
 
 
-def task_config(name: str) -> dict[str, Any]:
-    """The worker's configuration of task ``name``."""
+def task_config(name: str, bucket: bool = True) -> dict[str, Any]:
+    """The worker's configuration of task ``name``; ``bucket``: length-bucketed batches (as
+    ``rnnlab train`` makes them: almost no padding), else batches of mixed lengths."""
     task, attention, vocab, classes, lengths = TASKS[name]
     cfg = {"name": name, "task": task, "attention": attention, "vocab": vocab,
            "lengths": lengths, "target": 1.0, "max_length": MAX_LENGTH,
-           "kind": "decode" if name.startswith("decode") else "train", **SHAPE}
+           "kind": "decode" if name.startswith("decode") else "train", "bucket": bucket,
+           **SHAPE}
     cfg["classes" if task != "seq2seq" else "tgt_vocab"] = classes
     return cfg
 

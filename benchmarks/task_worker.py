@@ -34,7 +34,8 @@ N_EXAMPLES = 64 * 50  # one bucketing pool: the batches hold examples of similar
 
 
 def batches(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Padded, length-bucketed batches of generated examples (ids, lengths, targets)."""
+    """Padded batches of generated examples (ids, lengths, targets), length-bucketed or not
+    (``cfg["bucket"]``)."""
     rng = np.random.default_rng(cfg["seed"])
     lo, hi = cfg["lengths"]
     seqs = [rng.integers(1, cfg["vocab"], rng.integers(lo, hi + 1)) for _ in range(N_EXAMPLES)]
@@ -46,7 +47,7 @@ def batches(cfg: dict[str, Any]) -> list[dict[str, Any]]:
         outs = [rng.integers(0, cfg["tgt_vocab"] - 2, rng.integers(lo, hi + 1))
                 for _ in range(N_EXAMPLES)]
         targets = np.arange(N_EXAMPLES)
-    data = PaddedBatches(seqs, targets, cfg["batch"], rng=rng, bucket=True)
+    data = PaddedBatches(seqs, targets, cfg["batch"], rng=rng, bucket=cfg["bucket"])
     out = []
     for index in data.order()[:N_BATCHES]:
         b = data.batch(index)
