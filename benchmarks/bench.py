@@ -13,6 +13,10 @@ any exceeds LOSS_RTOL (1e-3, room for float32 rounding over a long window; the l
 measured was 9.2e-5). Each configuration runs in a fresh pair of worker processes, one per
 framework; the repeats alternate between them (rnnlab then torch, torch then rnnlab, ...)
 so that machine noise hits both alike, and the median of the repeats is reported.
+
+The task configurations (classify, tag, seq2seq-*, decode-*: task_bench.py) time the
+task models' Adam training step and greedy decoding the same way, on generated padded
+batches, and compare the losses step by step and the weights after the run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from floor import GATES
+from task_bench import TASKS, bad_weights, measure_task, task_config, weights_note
 
 HERE = Path(__file__).resolve().parent
 LOSS_RTOL = 1e-3  # largest relative difference between the two sides' losses
@@ -60,10 +65,10 @@ def train_flops(cfg: dict[str, Any]) -> float:
 class Worker:
     """A benchmark worker process (worker.py) for one framework."""
 
-    def __init__(self, framework: str, threads: int) -> None:
+    def __init__(self, framework: str, threads: int, script: str = "worker.py") -> None:
         self.framework = framework
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "worker.py"), framework, str(threads)],
+            [sys.executable, str(HERE / script), framework, str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, op: str, **kw: Any) -> dict[str, Any]:
@@ -146,18 +151,23 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{100 * r['rnnlab_gflops'] / peak:.0f}% of NumPy's float32 matmul peak here "
                 f"({peak:.0f} GFLOP/s); PyTorch {r['torch_gflops']:.0f} GFLOP/s = "
                 f"{100 * r['torch_gflops'] / peak:.0f}%.")
-    return "\n".join(lines)
+    return "\n".join(lines) + weights_note(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", nargs="+", choices=list(CONFIGS), help="these configurations")
+    p.add_argument("--only", nargs="+", choices=[*CONFIGS, *TASKS],
+                   help="these configurations (default: all)")
     p.add_argument("--threads", type=int, default=2, help="threads for each framework")
     p.add_argument("--repeats", type=int, default=5, help="alternating repeats per side")
     p.add_argument("--steps", type=int, default=10, help="training steps per repeat")
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     p.add_argument("--tokens", type=int, default=1000, help="generated tokens per repeat")
+    p.add_argument("--decode-batches", type=int, default=5,
+                   help="batches greedily decoded per repeat (decode-*)")
     p.add_argument("--ptb", default=str(PTB), help="PTB training text (else Zipf ids)")
+    p.add_argument("--no-bucket", action="store_true",
+                   help="task batches of mixed lengths (padding) instead of length-bucketed")
     p.add_argument("--peak", action="store_true", help="measure the matmul peak everywhere")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny counts")
     p.add_argument("--json", help="also write the rows to this file")
@@ -166,9 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.steps, args.warmup, args.tokens = 2, 1, 1, 20
+        args.decode_batches = 1
     rows = []
-    for name in args.only or list(CONFIGS):
-        rows.append(measure(config(name, args.ptb), args))
+    for name in args.only or [*CONFIGS, *TASKS]:
+        if name in TASKS:
+            rows.append(measure_task(task_config(name, not args.no_bucket), args, Worker))
+        else:
+            rows.append(measure(config(name, args.ptb), args))
         print(f"{name}: rnnlab {rows[-1]['rnnlab_tok_s']:,.0f} tok/s, torch "
               f"{rows[-1]['torch_tok_s']:,.0f} tok/s, ratio {rows[-1]['ratio']:.2f}",
               file=sys.stderr, flush=True)
@@ -179,13 +193,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_losses(rows: list[dict[str, Any]], rtol: float) -> int:
-    """1 (and one line per configuration on stderr) if the two sides' losses disagree."""
+    """1 (and one line per configuration on stderr) if the two sides' losses (or a task's
+    weights) disagree."""
     bad = [r for r in rows if not r.get("loss_rel_diff", 0.0) <= rtol]  # NaN fails too
     for r in bad:
         print(f"{r['config']}: rnnlab's and torch's losses differ by {r['loss_rel_diff']:.2e} "
               f"(relative), more than {rtol:g}: the two sides no longer compute the same step",
               file=sys.stderr)
-    return 1 if bad else 0
+    for message in bad_weights(rows):
+        print(message, file=sys.stderr)
+    return 1 if bad or bad_weights(rows) else 0
 
 
 if __name__ == "__main__":
