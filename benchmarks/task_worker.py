@@ -15,14 +15,13 @@ as ``worker.py``:
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from worker import _reset_peak, _rss_kib
+from worker import _reset_peak, _rss_kib, serve
 
 from rnnlab.data.padded import PaddedBatches, pad
 from rnnlab.models import Seq2Seq, SequenceClassifier, SequenceTagger
@@ -182,6 +181,12 @@ class Worker:
         """Peak resident memory since ``setup`` began, less what was resident then."""
         return {"peak_mib": (_rss_kib("VmHWM") - self.base_kib) / 1024}
 
+    def train(self, steps: int) -> dict[str, Any]:
+        return self.run("train", steps)
+
+    def decode(self, batches: int) -> dict[str, Any]:
+        return self.run("decode", batches)
+
     def weights(self, path: str) -> dict[str, Any]:
         """Save the current weights, so that bench.py can compare the two sides'."""
         side = self.side
@@ -194,25 +199,9 @@ class Worker:
 
 
 def main() -> None:
-    """Answer bench.py's requests, one JSON line each, until "quit" or end of input."""
-    worker = Worker(sys.argv[1], int(sys.argv[2]))
-    out = sys.stdout
-    sys.stdout = sys.stderr  # nothing but replies may reach the pipe
-    for line in sys.stdin:
-        msg = json.loads(line)
-        op = msg.pop("op")
-        if op == "quit":
-            break
-        if op == "setup":
-            reply = worker.setup(msg["config"])
-        elif op == "weights":
-            reply = worker.weights(msg["path"])
-        elif op in ("train", "decode"):
-            reply = worker.run(op, msg["steps"] if op == "train" else msg["batches"])
-        else:
-            reply = getattr(worker, op)()
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
+    serve(Worker(sys.argv[1], int(sys.argv[2])),
+          {"setup": ("config",), "weights": ("path",), "train": ("steps",),
+           "decode": ("batches",)})
 
 
 if __name__ == "__main__":

@@ -196,8 +196,9 @@ class Worker:
         return {"gflops": best}
 
 
-def main() -> None:
-    worker = Worker(sys.argv[1], int(sys.argv[2]))
+def serve(worker: Any, fields: dict[str, tuple[str, ...]]) -> None:
+    """Answer bench.py's requests, one JSON line each, until "quit" or end of input: op
+    ``name`` calls ``worker.name`` with the message's ``fields[name]`` (none by default)."""
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but replies may reach the pipe
     for line in sys.stdin:
@@ -205,14 +206,14 @@ def main() -> None:
         op = msg.pop("op")
         if op == "quit":
             break
-        if op == "setup":
-            reply = worker.setup(msg["config"])
-        elif op in ("train", "generate"):
-            reply = getattr(worker, op)(msg["steps"] if op == "train" else msg["tokens"])
-        else:
-            reply = getattr(worker, op)()
+        reply = getattr(worker, op)(*(msg[k] for k in fields.get(op, ())))
         out.write(json.dumps(reply) + "\n")
         out.flush()
+
+
+def main() -> None:
+    serve(Worker(sys.argv[1], int(sys.argv[2])),
+          {"setup": ("config",), "train": ("steps",), "generate": ("tokens",)})
 
 
 if __name__ == "__main__":
