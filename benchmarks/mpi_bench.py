@@ -2,6 +2,7 @@
 
     python benchmarks/mpi_bench.py --ranks 1 2                  # this machine, 1 thread/rank
     python benchmarks/mpi_bench.py --ranks 1 2 4 8 --hidden 650 --layers 2
+    python benchmarks/mpi_bench.py --ranks 1 2 --dropout 0    # what dropout costs
 
 For each K, ``mpiexec -n K`` runs this file as a worker on every rank: it times every call
 of the step's one ``Allreduce`` (``World.sum``) around the real ``rnnlab train --max-steps N
@@ -58,6 +59,7 @@ def main() -> None:
     p.add_argument("--layers", default="2")
     p.add_argument("--batch-size", default="32")
     p.add_argument("--steps", default="40")
+    p.add_argument("--dropout", default="0.1", help="the default run's 0.1; 0 for none")
     p.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
@@ -67,7 +69,7 @@ def main() -> None:
     train = ["--hidden", a.hidden, "--layers", a.layers, "--embed", "64", "--batch-size",
              a.batch_size, "--eval-batch-size", a.batch_size, "--bptt", "64", "--max-steps",
              a.steps, "--eval-every", "0", "--threads", "1", "--no-progress", "--no-sample",
-             "--time-budget", "3600", "--sample-length", "0"]
+             "--time-budget", "3600", "--sample-length", "0", "--dropout", a.dropout]
     base = None
     with tempfile.TemporaryDirectory() as tmp:
         for k in a.ranks:
