@@ -17,7 +17,8 @@ fraction of steps clipped ``clipped_frac``, ``tokens_per_s``), then the ``last``
 and ``best`` when the task's main metric improved.
 
 A NaN or exploding loss stops before anything is saved (the last good checkpoint stays).
-SIGTERM or Ctrl-C stop after the current step or evaluation: ``last`` is written at that
+SIGTERM or Ctrl-C stop after the current step (and its evaluation, if one is due there,
+which a resumed run would not make again): ``last`` is written at that
 step (with the running sums, so the next row is the one an uninterrupted run would log)
 and :func:`train` returns the signal; a second Ctrl-C stops at once. Everything the next
 step depends on is in the checkpoint, so ``--resume`` reproduces an uninterrupted run bit
@@ -122,12 +123,12 @@ class _Loop:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{prog.tokens / prog.elapsed_s:.0f}")
-            if out_of_budget(cfg, prog) or self.stop.signal:
-                break  # evaluated and saved by the caller, or saved as it stops
+            if out_of_budget(cfg, prog):
+                break  # evaluated and saved by the caller
             if prog.batch < len(feed) and cfg.eval_every and prog.step % cfg.eval_every == 0:
-                self._evaluate_and_save(epoch_end=False)
-                if self.stop.signal:
-                    break
+                self._evaluate_and_save(epoch_end=False)  # also when a signal came: a resumed
+            if self.stop.signal:  # run would not evaluate this step again
+                break  # saved as it stops
         if bar is not None:
             bar.close()
 
