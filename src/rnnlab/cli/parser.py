@@ -114,6 +114,8 @@ def _add_model_flags(a: Callable[..., Any]) -> None:
     a("--nonlinearity", choices=("tanh", "relu"), help="--cell rnn: h_t = tanh(a_t) or relu(a_t)")
     a("--forget-bias", type=_finite, metavar="B",
       help="--cell lstm: initial forget-gate bias (Jozefowicz et al. 2015: 1)")
+    a("--peephole", action="store_true", default=None,
+      help="--cell lstm: peephole connections from the cell to the gates (Gers et al. 2002)")
     a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
     a("--hidden", type=POS_INT, help="hidden_size: units per layer")
     a("--embed", type=POS_INT, help="embed_size: embedding width")
