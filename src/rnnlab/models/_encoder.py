@@ -54,7 +54,9 @@ def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: in
     ``peephole`` (LSTM only) likewise."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
-    kw: dict[str, Any] = {"peephole": True} if cell_options(cell, peephole=peephole) else {}
+    kw: dict[str, Any] = {}
+    if peephole:  # cell_options refuses it for another cell than the LSTM
+        kw.update(cell_options(cell, peephole=True))
     if bidirectional:
         if "bidirectional" not in inspect.signature(CELLS[cell]).parameters:
             raise ValueError(f"bidirectional=True needs a bidirectional {CELLS[cell].__name__}, "
