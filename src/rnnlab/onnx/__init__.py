@@ -2,8 +2,9 @@
 
 ``rnnlab.onnx.export(model, "model.onnx")`` writes the eval-mode forward pass of a
 :class:`~rnnlab.models.LanguageModel`, :class:`~rnnlab.models.SequenceClassifier` or
-:class:`~rnnlab.models.SequenceTagger` (graphs in ``models.py``, the recurrent layers in
-``_graph.py``), in the model's own float type, opset :data:`OPSET`. ``metadata`` (string
+:class:`~rnnlab.models.SequenceTagger` (graphs in ``models.py``), or of a
+:class:`~rnnlab.models.Seq2Seq` as two graphs (``seq2seq.py``), the recurrent layers as ONNX's
+operators (``_graph.py``), in the model's own float type, opset :data:`OPSET`. ``metadata`` (string
 keys and values: the vocabulary, the label names) travels in the file's
 ``metadata_props`` beside ``rnnlab.model`` (the constructor's arguments, JSON).
 
@@ -20,37 +21,46 @@ from typing import Any
 
 from rnnlab import __version__
 from rnnlab.atomic import atomic_open
-from rnnlab.models import LanguageModel, SequenceClassifier, SequenceTagger
-from rnnlab.onnx import models
+from rnnlab.models import LanguageModel, Seq2Seq, SequenceClassifier, SequenceTagger
+from rnnlab.onnx import models, seq2seq
 from rnnlab.onnx._graph import OPSET
 
 __all__ = ["OPSET", "export", "to_onnx"]
-GRAPHS = {LanguageModel: models.language_model, SequenceClassifier: models.classifier,
-          SequenceTagger: models.tagger}
+GRAPHS: dict[type, dict[str, Any]] = {  # model type -> {part: graph builder}; "": one graph
+    LanguageModel: {"": models.language_model}, SequenceClassifier: {"": models.classifier},
+    SequenceTagger: {"": models.tagger},
+    Seq2Seq: {"encoder": seq2seq.encoder, "decoder": seq2seq.decoder_step},
+}
 
 
-def to_onnx(model: Any, metadata: dict[str, str] | None = None) -> Any:
-    """The ``onnx.ModelProto`` of ``model`` (checked by ``onnx.checker``)."""
+def to_onnx(model: Any, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """``{part: onnx.ModelProto}`` of ``model``, each checked by ``onnx.checker``: one part
+    ``""``, or Seq2Seq's ``"encoder"`` and ``"decoder"`` (one step)."""
     try:
         import onnx
     except ImportError:
         raise ImportError("ONNX export needs the onnx package: pip install 'rnnlab[onnx]'"
                           ) from None
-    build = GRAPHS.get(type(model))
-    if build is None:
+    builders = GRAPHS.get(type(model))
+    if builders is None:
         raise ValueError(f"ONNX export takes a {', '.join(t.__name__ for t in GRAPHS)}, "
                          f"not a {type(model).__name__}")
-    props = {"rnnlab.version": __version__, "rnnlab.class": type(model).__name__,
-             "rnnlab.model": json.dumps(model.config()), **(metadata or {})}
-    proto = build(model).model(type(model).__name__, props, (__doc__ or "").splitlines()[0])
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
+    protos = {}
+    for part, build in builders.items():
+        props = {"rnnlab.version": __version__, "rnnlab.class": type(model).__name__,
+                 "rnnlab.graph": part or "model", "rnnlab.model": json.dumps(model.config()),
+                 **(metadata or {})}
+        name = f"{type(model).__name__} {part}".strip()
+        protos[part] = build(model).model(name, props, (__doc__ or "").splitlines()[0])
+        onnx.checker.check_model(protos[part], full_check=True)
+    return protos
 
 
 def export(model: Any, path: str | os.PathLike[str], *,
            metadata: dict[str, str] | None = None) -> list[Path]:
     """Write ``model``'s ONNX graph to ``path`` atomically (see the module doc); returns the
-    files written.
+    files written. A Seq2Seq writes two, ``path``'s name with ``.encoder`` and ``.decoder``
+    before its suffix (``model.onnx``: ``model.encoder.onnx``, ``model.decoder.onnx``).
 
     >>> import numpy as np, onnxruntime, tempfile, pathlib
     >>> model = LanguageModel(5, cell="gru", embed_size=3, hidden_size=4,
@@ -64,7 +74,11 @@ def export(model: Any, path: str | os.PathLike[str], *,
     >>> logits.shape, h_n.shape
     ((2, 1, 5), (1, 1, 4))
     """
-    data = to_onnx(model, metadata).SerializeToString()
-    with atomic_open(path, "wb") as f:
-        f.write(data)
-    return [Path(path)]
+    path = Path(path)
+    written = []
+    for part, proto in to_onnx(model, metadata).items():
+        target = path.with_name(f"{path.stem}.{part}{path.suffix}") if part else path
+        with atomic_open(target, "wb") as f:
+            f.write(proto.SerializeToString())
+        written.append(target)
+    return written
