@@ -47,7 +47,8 @@ def onnx_tokens(sess: ort.InferenceSession, model: LanguageModel, prime: list[in
         logits, *state = sess.run(names, feed)
         token = int(logits[-1, 0].argmax())
         out.append(token)
-        feed = {"ids": np.array([[token]], np.int64), **dict(zip(("h0", "c0"), state))}
+        feed = {"ids": np.array([[token]], np.int64),
+                **dict(zip(("h0", "c0"), state, strict=False))}  # c0: an LSTM's only
     return out
 
 
