@@ -34,7 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise UsageError(f"{e}") from None
     except OSError as e:
-        raise UsageError(f"cannot write {e.filename or args.out}: {e.strerror or e}: pass "
-                         "--out a path in a writable folder") from None
+        raise UsageError(f"cannot write {args.out}: {e.strerror or e}: pass --out a path in a "
+                         "writable folder") from None
     print(" ".join(str(p) for p in written))
     return 0
