@@ -151,6 +151,19 @@ def test_seq2seq(tmp_path, name, attention, peeky, bidirectional, layers):
                       model.greedy(src, lengths, bos_id=0, eos_id=1, max_length=12).tokens]
 
 
+@pytest.mark.parametrize("attention", [None, "additive"])
+def test_seq2seq_batch_one(tmp_path, attention):
+    model = uniform(Seq2Seq(V, V + 2, embed_size=E, hidden_size=H, num_layers=2,
+                            attention=attention, peeky=True, bidirectional=True,
+                            rng=np.random.default_rng(0), **encoder_kw("lstm-peephole")), r=1.0)
+    export(model, tmp_path / "s.onnx")
+    src, lengths = batch(1)
+    tokens = greedy_onnx(session(tmp_path / "s.encoder.onnx"),
+                         session(tmp_path / "s.decoder.onnx"), model, src, lengths, 0, 1, 12)
+    want = model.greedy(src, lengths, bos_id=0, eos_id=1, max_length=12).tokens
+    assert tokens == [list(map(int, want[0]))] and len(tokens[0]) > 1
+
+
 # -------------------------------------------------------------- trained runs, the CLI
 
 
