@@ -1,12 +1,13 @@
 """Export a trained model to ONNX, for runtimes without rnnlab (onnxruntime and others).
 
-``rnnlab.onnx.export(model, "model.onnx")`` writes the eval-mode forward pass of a
-:class:`~rnnlab.models.LanguageModel`, :class:`~rnnlab.models.SequenceClassifier` or
-:class:`~rnnlab.models.SequenceTagger` (graphs in ``models.py``), or of a
-:class:`~rnnlab.models.Seq2Seq` as two graphs (``seq2seq.py``), the recurrent layers as ONNX's
-operators (``_graph.py``), in the model's own float type, opset :data:`OPSET`. ``metadata`` (string
-keys and values: the vocabulary, the label names) travels in the file's
-``metadata_props`` beside ``rnnlab.model`` (the constructor's arguments, JSON).
+``rnnlab.onnx.export(model, "model.onnx")`` writes the eval-mode forward pass (no
+dropout) of a :class:`~rnnlab.models.LanguageModel`,
+:class:`~rnnlab.models.SequenceClassifier` or :class:`~rnnlab.models.SequenceTagger`
+(graphs in ``models.py``), or of a :class:`~rnnlab.models.Seq2Seq` as two graphs
+(``seq2seq.py``); the recurrent layers become ONNX's operators (``_graph.py``). The graph
+has the model's own float type and opset :data:`OPSET`. ``metadata`` (string keys and
+values: the vocabulary, the label names) travels in the file's ``metadata_props`` beside
+``rnnlab.model`` (the constructor's arguments, JSON).
 
 Needs the optional extra ``onnx`` (``pip install rnnlab[onnx]``); ``import rnnlab`` never
 imports it. The command line: ``rnnlab export --checkpoint RUN --out model.onnx``.
