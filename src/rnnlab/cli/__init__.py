@@ -7,6 +7,7 @@
     sample      text from a language model        eval       loss and metrics on a file
     predict     a task's prediction per line      inspect    gradients, gates, activations
     report      RUN/report.html                   gradcheck  every layer's backward pass
+    export      a trained run's model as ONNX (rnnlab.onnx)
     load        a trained run's checked checkpoint, for sample, eval, predict and inspect
 
 Errors a user can fix (bad flags, bad files, bad checkpoints: every

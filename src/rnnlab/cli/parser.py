@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from rnnlab import __version__
 from rnnlab.cli.evaluate import cmd_eval
+from rnnlab.cli.export import cmd_export
 from rnnlab.cli.gradcheck import cmd_gradcheck
 from rnnlab.cli.inspect import cmd_activations, cmd_gates, cmd_gradients
 from rnnlab.cli.predict import cmd_predict
@@ -114,6 +115,8 @@ def _add_model_flags(a: Callable[..., Any]) -> None:
     a("--nonlinearity", choices=("tanh", "relu"), help="--cell rnn: h_t = tanh(a_t) or relu(a_t)")
     a("--forget-bias", type=_finite, metavar="B",
       help="--cell lstm: initial forget-gate bias (Jozefowicz et al. 2015: 1)")
+    a("--peephole", action="store_true", default=None,
+      help="--cell lstm: peephole connections from the cell to the gates (Gers et al. 2002)")
     a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
     a("--hidden", type=POS_INT, help="hidden_size: units per layer")
     a("--embed", type=POS_INT, help="embed_size: embedding width")
@@ -272,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default="", help="run only the cases whose name contains this")
     p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
     p.set_defaults(func=cmd_gradcheck)
+    p = sub.add_parser("export", help="a trained run's model as ONNX, for onnxruntime "
+                       "(needs the onnx extra)")
+    p.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder")
+    p.add_argument("--out", required=True, help="the .onnx file to write (seq2seq: "
+                   "OUT's name with .encoder and .decoder before the suffix)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

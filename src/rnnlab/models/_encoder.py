@@ -23,7 +23,7 @@ from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
 from rnnlab.models._config import checked_from_config
-from rnnlab.models.language_model import CELLS
+from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Dropout, Embedding, Module, SoftmaxCrossEntropy
 from rnnlab.nn.recurrent import Recurrent
 
@@ -49,11 +49,14 @@ def step_mask(T: int, lengths: np.ndarray) -> np.ndarray:
 
 def recurrent_layer(cell: str, input_size: int, hidden_size: int, num_layers: int,
                     dropout: float, bidirectional: bool, dtype: np.dtype,
-                    rng: np.random.Generator) -> Recurrent:
-    """The stack of ``cell``; ``bidirectional`` is passed on only if True, once layers take it."""
+                    rng: np.random.Generator, peephole: bool = False) -> Recurrent:
+    """The stack of ``cell``; ``bidirectional`` is passed on only if True, once layers take it;
+    ``peephole`` (LSTM only) likewise."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
     kw: dict[str, Any] = {}
+    if peephole:  # cell_options refuses it for another cell than the LSTM
+        kw.update(cell_options(cell, peephole=True))
     if bidirectional:
         if "bidirectional" not in inspect.signature(CELLS[cell]).parameters:
             raise ValueError(f"bidirectional=True needs a bidirectional {CELLS[cell].__name__}, "
@@ -75,13 +78,14 @@ class RecurrentEncoder(Module):
 
     def __init__(self, vocab_size: int | None, input_size: int | None, *, cell: str,
                  embed_size: int, hidden_size: int, num_layers: int, dropout: float,
-                 bidirectional: bool, dtype: DTypeLike, rng: np.random.Generator) -> None:
+                 bidirectional: bool, dtype: DTypeLike, rng: np.random.Generator,
+                 peephole: bool = False) -> None:
         if (vocab_size is None) == (input_size is None):
             raise ValueError("pass exactly one of vocab_size (token ids) and input_size "
                              "(real-valued inputs (T, N, input_size))")
         self.dtype = check_float_dtype(dtype)
         self.vocab_size, self.input_size = vocab_size, input_size
-        self.cell, self.bidirectional = cell, bool(bidirectional)
+        self.cell, self.bidirectional, self.peephole = cell, bool(bidirectional), bool(peephole)
         self.embed_size = int(embed_size)
         self.training = True
         self.embedding: Embedding | None = None
@@ -90,7 +94,7 @@ class RecurrentEncoder(Module):
         self.input_dropout = Dropout(dropout, rng=rng)
         rnn_in = embed_size if input_size is None else input_size
         self.rnn = recurrent_layer(cell, rnn_in, hidden_size, num_layers, dropout,
-                                   self.bidirectional, self.dtype, rng)
+                                   self.bidirectional, self.dtype, rng, self.peephole)
         self.directions = 2 if self.bidirectional else 1
         self.features = self.directions * hidden_size  # per step of y
         self.output_dropout = Dropout(dropout, rng=rng)
@@ -148,7 +152,7 @@ class RecurrentEncoder(Module):
             "embed_size": self.embed_size,
             "hidden_size": int(self.rnn.hidden_size), "num_layers": int(self.rnn.num_layers),
             "dropout": float(self.input_dropout.p), "bidirectional": self.bidirectional,
-            "dtype": self.dtype.name,
+            "dtype": self.dtype.name, "peephole": self.peephole,
         }
 
     @classmethod

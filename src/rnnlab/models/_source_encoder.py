@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_ids
-from rnnlab.models.language_model import CELLS
+from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Embedding, Module
 from rnnlab.nn.attention import source_mask
 
@@ -67,10 +67,12 @@ class Encoder(Module):
 
     def __init__(self, vocab_size: int, *, cell: str, embed_size: int, hidden_size: int,
                  num_layers: int, reverse_source: bool, bidirectional: bool, dtype: Any,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, peephole: bool = False) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
         extra = {"bidirectional": True} if bidirectional else {}
+        if peephole:  # cell_options refuses it for another cell than the LSTM
+            extra.update(cell_options(cell, peephole=True))
         if bidirectional and "bidirectional" not in inspect.signature(CELLS[cell]).parameters:
             raise ValueError(f"bidirectional=True needs a bidirectional {CELLS[cell].__name__} "
                              f"layer, which this rnnlab does not have yet: use "

@@ -28,7 +28,7 @@ from rnnlab.nn import Linear
 
 POOLINGS = ("last", "cell", "mean")
 KEYS = ("num_classes", "vocab_size", "input_size", "cell", "embed_size", "hidden_size",
-               "num_layers", "dropout", "bidirectional", "pooling", "init_range", "dtype")
+        "num_layers", "dropout", "bidirectional", "pooling", "init_range", "dtype", "peephole")
 
 
 def softmax(logits: Array) -> Array:
@@ -46,6 +46,7 @@ class SequenceClassifier(RecurrentEncoder):
 
     Parameters named as PyTorch would: ``embedding.weight``, ``rnn.weight_ih_l0``, ...,
     ``fc.weight``, ``fc.bias``. ``init_range=r`` draws every parameter from U(-r, r).
+    ``peephole=True`` (``cell="lstm"`` only): an LSTM with peepholes (:class:`rnnlab.nn.LSTM`).
 
     Examples::
 
@@ -76,6 +77,7 @@ class SequenceClassifier(RecurrentEncoder):
         pooling: str = "last",
         init_range: float | None = None,
         dtype: DTypeLike = np.float32,
+        peephole: bool = False,
         rng: np.random.Generator,
     ) -> None:
         if pooling not in POOLINGS:
@@ -86,7 +88,8 @@ class SequenceClassifier(RecurrentEncoder):
                              "none (use 'last' or 'mean')")
         super().__init__(vocab_size, input_size, cell=cell, embed_size=embed_size,
                          hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                         bidirectional=bidirectional, dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, rng=rng,
+                         peephole=peephole)
         self.num_classes, self.pooling = int(num_classes), pooling
         self.fc = Linear(self.features, num_classes, dtype=self.dtype, rng=rng)
         self.init_range = None if init_range is None else float(init_range)

@@ -55,7 +55,8 @@ State = Any  # h (L, N, H) for "rnn" and "gru"; the pair (h, c) for "lstm"
 CELLS: dict[str, type[Recurrent]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CONFIG_KEYS = ("vocab_size", "cell", "embed_size", "hidden_size", "num_layers", "dropout",
                "tie_weights", "init_range", "dtype", "nonlinearity",
-               "forget_bias")  # what config() writes; runs saved before the last two: tanh, None
+               "forget_bias", "peephole")  # what config() writes; older runs lack the last
+# three (their defaults then: tanh, None, False)
 
 
 def fuses_embedding(vocab_size: int, embed_size: int) -> bool:
@@ -77,6 +78,8 @@ class LanguageModel(Module):
     ``nonlinearity`` (``cell="rnn"`` only): ``"tanh"`` or ``"relu"``. ``forget_bias``
     (``cell="lstm"`` only): the LSTM's forget-gate bias at initialisation (see
     :class:`rnnlab.nn.LSTM`), applied after any ``init_range`` draw; None: no special value.
+    ``peephole`` (``cell="lstm"`` only; PyTorch has no such option): the LSTM's diagonal
+    peephole weights w_ci, w_cf, w_co (``rnn.weight_ci_l0``, ...), as in :class:`rnnlab.nn.LSTM`.
 
     >>> model = LanguageModel(10, cell="gru", embed_size=8, hidden_size=16, num_layers=2,
     ...                       rng=np.random.default_rng(0))
@@ -105,9 +108,10 @@ class LanguageModel(Module):
         dtype: DTypeLike = np.float32,
         nonlinearity: str = "tanh",
         forget_bias: float | None = None,
+        peephole: bool = False,
         rng: np.random.Generator,
     ) -> None:
-        _check_cell_options(cell, nonlinearity, forget_bias)
+        _check_cell_options(cell, nonlinearity, forget_bias, peephole)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
         if tie_weights and embed_size != hidden_size:
@@ -121,7 +125,8 @@ class LanguageModel(Module):
         self.training = True
         self.embedding = Embedding(vocab_size, embed_size, dtype=self.dtype, rng=rng)
         self.embed_dropout = Dropout(dropout, rng=rng)
-        cell_kw: dict[str, Any] = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        cell_kw = cell_options(cell, nonlinearity=nonlinearity, peephole=peephole)
+        self.peephole = bool(peephole)
         self.nonlinearity = nonlinearity
         self.forget_bias = None if forget_bias is None else float(forget_bias)
         self.rnn = CELLS[cell](embed_size, hidden_size, num_layers, dropout=dropout,
@@ -251,6 +256,7 @@ class LanguageModel(Module):
             "dropout": float(self.rnn.dropout), "tie_weights": self.tie_weights,
             "init_range": self.init_range, "dtype": self.dtype.name,
             "nonlinearity": self.nonlinearity, "forget_bias": self.forget_bias,
+            "peephole": self.peephole,
         }
 
     @classmethod
@@ -262,14 +268,30 @@ class LanguageModel(Module):
         c = self.config()
         extra = (f", nonlinearity={c['nonlinearity']!r}" if c["cell"] == "rnn" else
                  "" if c["forget_bias"] is None else f", forget_bias={c['forget_bias']}")
+        extra += ", peephole=True" if c["peephole"] else ""
         return (f"LanguageModel({c['vocab_size']}, cell={c['cell']!r}, embed_size="
                 f"{c['embed_size']}, hidden_size={c['hidden_size']}, num_layers="
                 f"{c['num_layers']}, dropout={c['dropout']}, tie_weights={c['tie_weights']}, "
                 f"dtype={c['dtype']}{extra})")
 
 
-def _check_cell_options(cell: str, nonlinearity: str, forget_bias: float | None) -> None:
-    """nonlinearity belongs to the RNN, forget_bias to the LSTM (one line each, what to do)."""
+def cell_options(cell: str, *, nonlinearity: str = "tanh", peephole: bool = False
+                 ) -> dict[str, Any]:
+    """The keyword arguments of ``CELLS[cell]`` that only some cells take (after a check)."""
+    if peephole and cell != "lstm":
+        raise ValueError(f"peephole=True is for cell='lstm' only, not {cell!r}")
+    if cell == "rnn":
+        return {"nonlinearity": nonlinearity}
+    return {"peephole": True} if peephole else {}
+
+
+def _check_cell_options(cell: str, nonlinearity: str, forget_bias: float | None,
+                        peephole: bool) -> None:
+    """nonlinearity belongs to the RNN, forget_bias and peephole to the LSTM (one line each,
+    what to do)."""
+    if not isinstance(peephole, (bool, np.bool_)):
+        raise ValueError(f"peephole must be True or False, got {peephole!r}")
+    cell_options(cell, peephole=peephole)
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     if nonlinearity != "tanh" and cell != "rnn":

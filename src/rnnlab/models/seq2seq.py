@@ -43,13 +43,14 @@ from rnnlab.models._decoding import (
     target_mask,
 )
 from rnnlab.models._source_encoder import Encoder
-from rnnlab.models.language_model import CELLS
+from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.attention import Attention
 
 State = Any  # h (L, N, H), or (h, c) for an LSTM
 CONFIG_KEYS = ("src_vocab_size", "tgt_vocab_size", "cell", "embed_size", "hidden_size",
-               "num_layers", "reverse_source", "peeky", "attention", "bidirectional", "dtype")
+               "num_layers", "reverse_source", "peeky", "attention", "bidirectional", "dtype",
+               "peephole")
 
 
 class Seq2Seq(Module):
@@ -60,6 +61,7 @@ class Seq2Seq(Module):
     "additive")``), ``output`` (Linear to the target vocabulary) and ``criterion``.
     Every sequence needs at least one source token (attention has nothing to read
     otherwise). A bidirectional encoder's two directions are summed (``_source_encoder.py``).
+    ``peephole=True`` (``cell="lstm"`` only): encoder and decoder are LSTMs with peepholes.
 
     Examples::
 
@@ -89,8 +91,10 @@ class Seq2Seq(Module):
         attention: str | None = None,
         bidirectional: bool = False,
         dtype: DTypeLike = np.float32,
+        peephole: bool = False,
         rng: np.random.Generator,
     ) -> None:
+        peep = cell_options(cell, peephole=True) if peephole else {}  # LSTM only
         check_sizes(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
                     embed_size=embed_size, hidden_size=hidden_size, num_layers=num_layers)
         if attention not in (None, "dot", "additive"):
@@ -100,10 +104,11 @@ class Seq2Seq(Module):
         self.encoder = Encoder(src_vocab_size, cell=cell, embed_size=embed_size,
                                hidden_size=hidden_size, num_layers=num_layers,
                                reverse_source=reverse_source, bidirectional=bidirectional,
-                               dtype=self.dtype, rng=rng)
+                               dtype=self.dtype, rng=rng, peephole=bool(peephole))
+        self.peephole = bool(peephole)
         H, E, peek = hidden_size, embed_size, hidden_size if peeky else 0
         self.embedding = Embedding(tgt_vocab_size, E, dtype=self.dtype, rng=rng)
-        self.decoder = CELLS[cell](E + peek, H, num_layers, dtype=self.dtype, rng=rng)
+        self.decoder = CELLS[cell](E + peek, H, num_layers, dtype=self.dtype, rng=rng, **peep)
         self.attention = None if attention is None else Attention(
             H, attention, dtype=self.dtype, rng=rng)
         out_in = H + (H if attention else 0) + peek
@@ -236,7 +241,7 @@ class Seq2Seq(Module):
             "num_layers": self.decoder.num_layers, "reverse_source": enc.reverse_source,
             "peeky": self.peeky, "attention": None if self.attention is None
             else self.attention.score, "bidirectional": enc.bidirectional,
-            "dtype": self.dtype.name,
+            "dtype": self.dtype.name, "peephole": self.peephole,
         }
 
     @classmethod

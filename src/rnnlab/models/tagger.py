@@ -24,7 +24,7 @@ from rnnlab.models._encoder import RecurrentEncoder, step_mask
 from rnnlab.nn import Linear
 
 KEYS = ("num_tags", "vocab_size", "input_size", "cell", "embed_size", "hidden_size",
-               "num_layers", "dropout", "bidirectional", "init_range", "dtype")
+        "num_layers", "dropout", "bidirectional", "init_range", "dtype", "peephole")
 PAD_TAG = -1  # what predict writes at padded steps
 
 
@@ -32,6 +32,7 @@ class SequenceTagger(RecurrentEncoder):
     """Embedding (or real inputs) -> RNN/LSTM/GRU -> Linear at each step (see the module doc).
 
     Parameters: ``embedding.weight``, ``rnn.weight_ih_l0``, ..., ``fc.weight``, ``fc.bias``.
+    ``peephole=True`` (``cell="lstm"`` only): an LSTM with peepholes (:class:`rnnlab.nn.LSTM`).
 
     Examples::
 
@@ -62,11 +63,13 @@ class SequenceTagger(RecurrentEncoder):
         bidirectional: bool = False,
         init_range: float | None = None,
         dtype: DTypeLike = np.float32,
+        peephole: bool = False,
         rng: np.random.Generator,
     ) -> None:
         super().__init__(vocab_size, input_size, cell=cell, embed_size=embed_size,
                          hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                         bidirectional=bidirectional, dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, rng=rng,
+                         peephole=peephole)
         self.num_tags = int(num_tags)
         self.fc = Linear(self.features, num_tags, dtype=self.dtype, rng=rng)
         self.init_range = None if init_range is None else float(init_range)

@@ -43,7 +43,8 @@ class Encoded:
 def model_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     """The encoder arguments a task model takes from the run's flags (PyTorch's names)."""
     return {"cell": cfg.cell, "embed_size": cfg.embed, "hidden_size": cfg.hidden,
-            "num_layers": cfg.layers, "bidirectional": cfg.bidirectional, "dtype": cfg.dtype}
+            "num_layers": cfg.layers, "bidirectional": cfg.bidirectional, "dtype": cfg.dtype,
+            "peephole": cfg.peephole}
 
 
 def check_nonempty(enc: Encoded) -> None:

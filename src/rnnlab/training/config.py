@@ -24,7 +24,7 @@ from rnnlab.data.vocab import Level
 MODEL_ARGS = {"cell": "cell", "embed": "embed_size", "hidden": "hidden_size",
               "layers": "num_layers", "dropout": "dropout", "tie_weights": "tie_weights",
               "init_range": "init_range", "dtype": "dtype", "nonlinearity": "nonlinearity",
-              "forget_bias": "forget_bias"}
+              "forget_bias": "forget_bias", "peephole": "peephole"}
 # Fields that may change when a run is resumed (the rest would make it another run).
 RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor", "threads",
              "check_weights_every")
@@ -49,6 +49,7 @@ class TrainConfig:
     cell: str = "lstm"
     nonlinearity: str = "tanh"  # --cell rnn only: tanh or relu
     forget_bias: float | None = None  # --cell lstm only: initial forget-gate bias (1 is common)
+    peephole: bool = False  # --cell lstm only: Gers & Schmidhuber's peephole weights
     layers: int = 2  # num_layers
     hidden: int = 256  # hidden_size
     embed: int = 64  # embed_size
@@ -95,6 +96,9 @@ class TrainConfig:
                              f"--cell {self.cell}: drop it or pass --cell rnn")
         if self.forget_bias is not None and self.cell != "lstm":
             raise UsageError(f"--forget-bias is for --cell lstm only, not --cell {self.cell}: "
+                             "drop it or pass --cell lstm")
+        if self.peephole and self.cell != "lstm":
+            raise UsageError(f"--peephole is for --cell lstm only, not --cell {self.cell}: "
                              "drop it or pass --cell lstm")
 
     def model_kwargs(self) -> dict[str, Any]:

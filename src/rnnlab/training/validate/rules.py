@@ -104,7 +104,7 @@ CONFIG_RULES: dict[str, Rule] = {
     "task": _one_of(("lm", "classify", "tag", "seq2seq")), "val_fraction": _num(0, True, 1),
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
-    "peeky": _bool, "sample_length": NONNEG, "log_every": NONNEG,
+    "peeky": _bool, "sample_length": NONNEG, "log_every": NONNEG, "peephole": _bool,
     "check_weights_every": NONNEG,
 }
 MODEL_RULES: dict[str, Rule] = {
@@ -112,7 +112,8 @@ MODEL_RULES: dict[str, Rule] = {
     "num_layers": POS, "dropout": _num(0, False, 1), "tie_weights": _bool,
     "init_range": _num(0, True, none=True), "dtype": _one_of(DTYPES),
 }
-OPTIONAL_MODEL_RULES = {k: CONFIG_RULES[k] for k in ("nonlinearity", "forget_bias")}  # newer
+OPTIONAL_MODEL_RULES = {k: CONFIG_RULES[k] for k in ("nonlinearity", "forget_bias",
+                                                    "peephole")}  # added later
 PROGRESS_RULES: dict[str, Rule] = {
     "epoch": NONNEG, "batch": NONNEG, "step": NONNEG, "tokens": NONNEG,
     "elapsed_s": _num(0, False), "train_loss_sum": _num(-math.inf, False),
