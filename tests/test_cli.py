@@ -110,6 +110,9 @@ def test_existing_run_folder_is_not_overwritten(trained, corpus):
         (["train", "--resume", "/no/such/run"], ["/no/such/run"]),
         (["train", "--resume", "/no/such/run", "--lr", "0.1"], ["--lr", "cannot change"]),
         (["train", "--eval-batch-size", "0"], ["--eval-batch-size"]),
+        (["train", "--tie-weights", "--embed", "16", "--hidden", "32"],
+         ["--tie-weights needs --embed equal to --hidden", "--embed 32"]),
+        (["train", "--check-weights-every", "-1"], ["--check-weights-every"]),
     ],
 )
 def test_bad_flags_and_paths(args, words, tmp_path):

@@ -100,6 +100,10 @@ class TrainConfig:
         if self.peephole and self.cell != "lstm":
             raise UsageError(f"--peephole is for --cell lstm only, not --cell {self.cell}: "
                              "drop it or pass --cell lstm")
+        if self.tie_weights and self.embed != self.hidden:
+            raise UsageError(f"--tie-weights needs --embed equal to --hidden (the output layer "
+                             f"reuses the embedding), got {self.embed} and {self.hidden}: "
+                             f"pass --embed {self.hidden}")
 
     def model_kwargs(self) -> dict[str, Any]:
         """The :class:`rnnlab.models.LanguageModel` arguments (bar the vocabulary size, rng)."""
