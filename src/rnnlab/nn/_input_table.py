@@ -134,6 +134,13 @@ class InputTable:
             raise ValueError(f"{method} is for a one-way first layer (a language model's "
                              f"embedding table); a bidirectional layer takes x: call forward")
 
+    def looked_up_ids(self) -> Array:
+        """The ids of the last :meth:`forward_rows`, on the layer's device (as uploaded)."""
+        if not self._looked_up():
+            raise ValueError("no forward_rows to read the ids of: call forward_rows first")
+        assert self._cache is not None
+        return self._cache["ids"]
+
     def _looked_up(self) -> bool:
         """Whether the last forward looked layer 0's input projection up (forward_rows)."""
         return self._cache is not None and self._cache["rows"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab._array import Array, check_float_dtype
+from rnnlab._array import Array
 from rnnlab.device import Device, to_device
 from rnnlab.nn.activations import (
     gate_activations_,
@@ -95,19 +95,18 @@ class LSTM(Recurrent):
         rng: np.random.Generator,
     ) -> None:
         self.peephole = peephole
-        # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
-        self._scale, self._shift, self._beta = gate_constants("ssts", hidden_size,
-                                                              check_float_dtype(dtype))
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
                          bidirectional=bidirectional, dtype=dtype, device=device, rng=rng)
         self.forget_bias = None if forget_bias is None else float(forget_bias)
         if self.forget_bias is not None:
             self.init_forget_bias(self.forget_bias)
+        self._moved()  # the gate constants, on the layer's device
 
     def _moved(self) -> None:
         super()._moved()
-        self._scale, self._shift, self._beta = (
-            to_device(a, self.device) for a in (self._scale, self._shift, self._beta))
+        # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
+        self._scale, self._shift, self._beta = (to_device(a, self.device) for a in
+                                                gate_constants("ssts", self.hidden_size, self.dtype))
 
     def init_forget_bias(self, value: float) -> None:
         """Set every layer's forget-gate bias to ``value``: b_ih's f block to it, b_hh's to 0.

@@ -48,6 +48,7 @@ class Module:
     training: bool = True
     device: Device = CPU  # where the parameters live (to() changes it)
     xp: ModuleType = np  # the array module of that device: numpy or cupy
+    _forward_caches: tuple[str, ...] = ("_cache",)  # attributes to() resets to None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -132,10 +133,11 @@ class Module:
             self.to(d)
 
     def _moved(self) -> None:
-        """After ``to``: drop what the last forward cached (subclasses drop more, or move
-        their constants)."""
-        if "_cache" in vars(self):
-            self._cache = None
+        """After ``to``: drop what the last forward cached (the attributes named in
+        ``_forward_caches``; subclasses may also move their constants)."""
+        for name in self._forward_caches:
+            if name in vars(self):
+                setattr(self, name, None)
 
     def zero_grad(self) -> None:
         for p in self.named_params().values():

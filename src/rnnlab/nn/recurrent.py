@@ -225,7 +225,7 @@ class Recurrent(OnDevice, InputTable, Bidirectional, Introspection, Module):
             finals.append(tuple(self._buffers[k][name][T] for name in self.state_names))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
         self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
-                       "rows": rows is not None}
+                       "rows": rows is not None, "ids": None if rows is None else rows[1]}
         y: Any = masked_output(self._buffers[-1]["h"][1:], mask)
         if return_cells:
             y = (y, masked_output(self._buffers[-1]["c"][1:], mask))
