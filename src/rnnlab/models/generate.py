@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
-from rnnlab.device import to_host
 from rnnlab.data import Vocab
+from rnnlab.device import to_host
 from rnnlab.models import LanguageModel
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from rnnlab._array import Array
 from rnnlab.nn.activations import interpolate, sigmoid_, tanh_
 from rnnlab.nn.recurrent import Recurrent

@@ -105,8 +105,8 @@ class LSTM(Recurrent):
     def _moved(self) -> None:
         super()._moved()
         # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
-        self._scale, self._shift, self._beta = (to_device(a, self.device) for a in
-                                                gate_constants("ssts", self.hidden_size, self.dtype))
+        constants = gate_constants("ssts", self.hidden_size, self.dtype)
+        self._scale, self._shift, self._beta = (to_device(a, self.device) for a in constants)
 
     def init_forget_bias(self, value: float) -> None:
         """Set every layer's forget-gate bias to ``value``: b_ih's f block to it, b_hh's to 0.
