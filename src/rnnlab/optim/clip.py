@@ -1,4 +1,8 @@
-"""Gradient clipping by the global L2 norm."""
+"""Gradient clipping by the global L2 norm.
+
+On a GPU the norm is reduced there, all parameters' squares summed on the device, and read
+back once (one scalar per step, not one per parameter); the scaling stays on the device.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rnnlab.device import array_module
 from rnnlab.optim.base import Params, _check
 
 
@@ -48,7 +53,21 @@ def grad_norm(params: Params) -> float:
     >>> grad_norm([p, q])
     5.0
     """
-    return sum(_sum_squares(g) for g in _grads(params)) ** 0.5
+    grads = _grads(params)
+    if grads and array_module(grads[0]) is not np:
+        return _device_sum_squares(grads) ** 0.5
+    return sum(_sum_squares(g) for g in grads) ** 0.5
+
+
+def _device_sum_squares(grads: list[np.ndarray]) -> float:
+    """Σ over all gradients of Σ g², summed on their device (cuBLAS dot per gradient, the
+    total in float64), then one read to the host; redone in float64 if float32 overflowed."""
+    xp = array_module(grads[0])
+    total = sum(xp.dot(g.reshape(-1), g.reshape(-1)).astype(xp.float64) for g in grads)
+    out = float(total)  # type: ignore[arg-type]  # the step's one read of the norm
+    if math.isinf(out) and any(g.dtype != np.float64 for g in grads):
+        out = float(sum(xp.square(g, dtype=xp.float64).sum() for g in grads))
+    return out
 
 
 def clip_grad_norm(params: Params, max_norm: float) -> float:
