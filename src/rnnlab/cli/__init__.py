@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from rnnlab.cli.parser import build_parser
+from rnnlab.device import DeviceError
 from rnnlab.errors import RnnlabError, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]  # UsageError: importable here as before
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except RnnlabError as e:
+    except (RnnlabError, DeviceError) as e:  # DeviceError: a device the API was given
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -44,6 +44,7 @@ def split_state(
         if s.shape != (L, N, H):
             raise ValueError(f"{label} must have shape ({rows}, N, H) = {(L, N, H)}, "
                              f"got {tuple(s.shape)}")
+    arrays = tuple(xp.asarray(s) for s in arrays)  # NumPy states onto a GPU (else no-op)
     return list(zip(*arrays, strict=True))  # per layer k: (h[k],) or (h[k], c[k]), views
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import to_host
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import (
@@ -76,7 +77,7 @@ class ClassifyTask(SequenceTask):
             logits = model.forward(b.x, b.lengths)  # (N, C)
             model.criterion.forward(logits, b.y)
             loss.add(model.criterion)
-            pred[b.index] = logits.argmax(axis=-1)
+            pred[b.index] = to_host(logits.argmax(axis=-1))
         y = enc.targets
         matrix = confusion_matrix(y, pred, num_classes=len(self.labels))
         return {"loss": loss.mean, "accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred),
@@ -89,7 +90,7 @@ class ClassifyTask(SequenceTask):
         inputs = encode_texts(texts, self.vocab)
         out: list[tuple[str, dict]] = [("", {})] * len(texts)
         for b in in_order(inputs, batch_size):
-            probs = softmax(model.forward(b.x, b.lengths))  # (N, C)
+            probs = to_host(softmax(model.forward(b.x, b.lengths)))  # (N, C)
             for n, i in enumerate(b.index):
                 label = self.labels.names[int(probs[n].argmax())]
                 out[i] = (label, {"label": label, "probabilities": dict(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import to_host
 from rnnlab.data import BPTTBatches, Vocab, bundled_corpus, encode_file, read_text
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
 from rnnlab.metrics import describe_perplexity, perplexity
@@ -239,7 +240,8 @@ class LMFeed(Feed):
         arrays: dict[str, np.ndarray] = {}
         if self.state is not None:  # (L, B, H) each: every rank's streams, joined
             parts = self.state if isinstance(self.state, tuple) else (self.state,)
-            arrays = {f"state/{i}": self.world.concat(s, axis=1) for i, s in enumerate(parts)}
+            arrays = {f"state/{i}": self.world.concat(to_host(s), axis=1)
+                      for i, s in enumerate(parts)}
         return arrays, {"sample_rng": self.sample_rng.bit_generator.state}
 
     def check(self, ckpt: Any, model: Any) -> int:

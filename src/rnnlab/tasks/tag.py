@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import to_host
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import TagExamples, encode_tagged, encode_tokens, read_tagged
@@ -90,7 +91,7 @@ class TagTask(SequenceTask):
             if targets is not None:
                 model.criterion.forward(logits, b.y, steps_of(b))
                 loss.add(model.criterion)
-            pred = logits.argmax(axis=-1)  # (T, N)
+            pred = to_host(logits.argmax(axis=-1))  # (T, N)
             for n, i in enumerate(b.index):
                 out[i] = pred[: b.lengths[n], n]
         return out, loss
