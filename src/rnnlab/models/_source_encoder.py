@@ -71,7 +71,7 @@ class Encoder(Module):
                  rng: np.random.Generator) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
-        extra = {"bidirectional": True} if bidirectional else {}
+        extra: dict[str, Any] = {"bidirectional": True} if bidirectional else {}
         if bidirectional and "bidirectional" not in inspect.signature(CELLS[cell]).parameters:
             raise ValueError(f"bidirectional=True needs a bidirectional {CELLS[cell].__name__} "
                              f"layer, which this rnnlab does not have yet: use "

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.device import to_host
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import (
@@ -20,6 +19,7 @@ from rnnlab.data.tasks import (
     task_vocab,
 )
 from rnnlab.data.vocab import Vocab
+from rnnlab.device import to_host
 from rnnlab.metrics import accuracy, confusion_matrix, macro_f1
 from rnnlab.models import SequenceClassifier
 from rnnlab.models.classifier import softmax

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.device import to_host
 from rnnlab.data import BPTTBatches, Vocab, bundled_corpus, encode_file, read_text
+from rnnlab.device import to_host
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
 from rnnlab.metrics import describe_perplexity, perplexity
 from rnnlab.models import LanguageModel

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.device import to_host
 from rnnlab.data.labels import Labels
 from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import TagExamples, encode_tagged, encode_tokens, read_tagged
 from rnnlab.data.tasks import task_vocab as _task_vocab
 from rnnlab.data.vocab import Vocab
+from rnnlab.device import to_host
 from rnnlab.errors import UsageError
 from rnnlab.metrics import entity_scores
 from rnnlab.models import SequenceTagger

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.device import device_of, to_device, to_host
 from rnnlab.atomic import new_temp, staged, sync_dir
+from rnnlab.device import device_of, to_device, to_host
 from rnnlab.errors import CheckpointError
 from rnnlab.nn.module import Module
 

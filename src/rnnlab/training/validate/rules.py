@@ -18,8 +18,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rnnlab.device import Device
 from rnnlab.data import LEVELS
+from rnnlab.device import Device
 from rnnlab.errors import CheckpointError
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
