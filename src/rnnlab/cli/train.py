@@ -123,6 +123,7 @@ def _out_of_memory(args: argparse.Namespace, given: dict[str, Any], out: Path,
     config = TrainConfig(**given)
     if not existed and out.is_dir() and not any(out.glob("*.npz")):
         shutil.rmtree(out, ignore_errors=True)  # nothing saved: as before the command
+    if not existed and not out.exists():
         return out_of_memory(config, f"nothing was saved ({out} removed)")
     return out_of_memory(config, f"the run folder {out} keeps what was saved")
 

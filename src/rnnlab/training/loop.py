@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import using
 from rnnlab.errors import TrainingDiverged
 from rnnlab.optim import clip_grad_norm, grad_norm
 from rnnlab.optim.schedule import Schedule
@@ -71,7 +72,8 @@ def train(run: Run, *, progress_bar: bool = True, stop: StopRequests | None = No
     signal (SIGINT, SIGTERM) that stopped it after ``last`` was saved. ``stop``: the
     caller's :class:`StopRequests`, entered already (a signal may have come before the
     first step); by default the loop sets up its own."""
-    with (stop or StopRequests()) as requests, np.errstate(over="ignore", invalid="ignore"):
+    with (stop or StopRequests()) as requests, np.errstate(over="ignore", invalid="ignore"), \
+            using(run.config.device):  # on cuda:N, new arrays go to GPU N
         return _Loop(run, requests, progress_bar).loop()
 
 
