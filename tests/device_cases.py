@@ -106,7 +106,7 @@ def small_layers(device: str, dtype: Any) -> Result:
     loss = crit.forward(y, targets, mask)
     dlogits = crit.backward(0.5)
     emb.backward(drop.backward(fc.backward(dlogits)))
-    out.update({"e": e, "y": y, "dlogits": dlogits, "loss": np.array(loss)})
+    out.update({"e": e, "y": y, "dlogits": dlogits, "loss": to_host(loss)})
     _grads("fc.", fc, out)
     _grads("emb.", emb, out)
     return out
@@ -120,7 +120,7 @@ def language_model(device: str, dtype: Any, *, vocab: int = 7, **kw: Any) -> Res
     ids, targets = rng.integers(0, vocab, (T, N)), rng.integers(0, vocab, (T, N))
     loss, state = model.loss(ids, targets)
     model.backward_loss()
-    out: Result = {"loss": np.array(loss)}
+    out: Result = {"loss": to_host(loss)}
     _flat("state", state, out)
     logits, _ = model(ids, state)  # the state carried into the next window
     out["logits"] = logits
@@ -136,7 +136,7 @@ def classifier(device: str, dtype: Any, **kw: Any) -> Result:
     x, lengths = rng.integers(0, 9, (T, N)), np.array([5, 2, 3])
     loss = model.loss(x, rng.integers(0, 3, N), lengths)
     model.backward_loss()
-    out: Result = {"loss": np.array(loss), "predict": model.predict(x, lengths),
+    out: Result = {"loss": to_host(loss), "predict": model.predict(x, lengths),
                    "proba": model.predict_proba(x, lengths)}
     _grads("", model, out)
     return out
@@ -161,7 +161,7 @@ def tagger(device: str, dtype: Any) -> Result:
     x, lengths = rng.integers(0, 9, (T, N)), np.array([5, 2, 3])
     loss = model.loss(x, rng.integers(0, 4, (T, N)), lengths)
     model.backward_loss()
-    out: Result = {"loss": np.array(loss), "predict": model.eval().predict(x, lengths)}
+    out: Result = {"loss": to_host(loss), "predict": model.eval().predict(x, lengths)}
     _grads("", model, out)
     return out
 
@@ -174,7 +174,7 @@ def seq2seq(device: str, dtype: Any, **kw: Any) -> Result:
     tin, tout = rng.integers(0, 9, (T, N)), rng.integers(0, 9, (T, N))
     loss = model.loss(src, sl, tin, tout, np.array([5, 3, 1]))
     model.backward_loss()
-    out: Result = {"loss": np.array(loss)}
+    out: Result = {"loss": to_host(loss)}
     _grads("", model, out)
     greedy = model.greedy(src, sl, bos_id=0, eos_id=1, max_length=4)
     beam = model.beam_search(src, sl, bos_id=0, eos_id=1, max_length=4, beam_size=3)
@@ -193,7 +193,7 @@ def conditioned(device: str, dtype: Any) -> Result:
     loss = model.loss(f, rng.integers(0, 9, (T, N)), rng.integers(0, 9, (T, N)),
                       np.array([5, 2, 3]))
     df = model.backward_loss()
-    out: Result = {"loss": np.array(loss), "dfeatures": df}
+    out: Result = {"loss": to_host(loss), "dfeatures": df}
     _grads("", model, out)
     dec = model.generate(f, 4, 0, 1, greedy=False, rng=np.random.default_rng(2))
     out["sampled.log_probs"] = dec.log_probs

@@ -67,9 +67,33 @@ class _DeviceId:
 
 
 class FakeGPUArray(np.ndarray):
-    """An ndarray "on the GPU": operations with plain ndarrays raise TypeError."""
+    """An ndarray "on the GPU": operations with plain ndarrays raise TypeError. ``reads``
+    counts the device-to-host reads (float(), int(), bool(), item(), tolist(), asnumpy)."""
 
     device = _DeviceId()
+    reads = 0
+
+    def _read(self) -> np.ndarray:
+        FakeGPUArray.reads += 1
+        return self.view(np.ndarray)
+
+    def __float__(self) -> float:
+        return float(self._read())
+
+    def __int__(self) -> int:
+        return int(self._read())
+
+    def __bool__(self) -> bool:
+        return bool(self._read())
+
+    def __index__(self) -> int:
+        return self._read().__index__()
+
+    def item(self, *args: Any) -> Any:
+        return self._read().item(*args)
+
+    def tolist(self) -> Any:
+        return self._read().tolist()
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         _refuse(f"numpy.{ufunc.__name__}", (inputs, kwargs))
@@ -155,6 +179,8 @@ def make_fake_cupy(count: int = 1) -> types.ModuleType:
         return np.array(_unwrap(a), dtype=dtype).view(FakeGPUArray)
 
     def asnumpy(a: Any) -> np.ndarray:
+        if isinstance(a, FakeGPUArray):
+            FakeGPUArray.reads += 1
         return np.array(_unwrap(a))
 
     def func(name: str) -> Any:

@@ -48,14 +48,14 @@ def task_args(task, files, out, steps):
 @pytest.fixture
 def on_device(fake_cupy, monkeypatch):
     """Checks that a run really trains on the (fake) device and saves host arrays only."""
-    seen = {"steps": 0}
-    clip = loop.clip_grad_norm
+    seen: dict = {"steps": 0, "reads": []}  # steps on the device; reads per step
+    clip = loop.clip_and_read
 
-    def checked_clip(params, max_norm):
+    def checked_clip(params, max_norm, loss):
         kinds = {isinstance(a, FakeGPUArray) for p in params.values() for a in (p.value, p.grad)}
         assert len(kinds) == 1, "some parameters on the device, some on the host"
         seen["steps"] += kinds == {True}  # steps taken on the device
-        return clip(params, max_norm)
+        return clip(params, max_norm, loss)
 
     saved = checkpoint._checked_array
 
@@ -63,7 +63,16 @@ def on_device(fake_cupy, monkeypatch):
         assert not isinstance(value, FakeGPUArray), f"{key}: a device array reached the disk"
         return saved(key, value)
 
-    monkeypatch.setattr(loop, "clip_grad_norm", checked_clip)
+    monkeypatch.setattr(loop, "clip_and_read", checked_clip)
+    step = loop._Loop._step
+
+    def counted_step(self):
+        before = FakeGPUArray.reads
+        out = step(self)
+        seen["reads"].append(FakeGPUArray.reads - before)
+        return out
+
+    monkeypatch.setattr(loop._Loop, "_step", counted_step)
     monkeypatch.setattr(checkpoint, "_checked_array", host_only)
     return seen
 
@@ -104,6 +113,7 @@ def test_a_run_on_the_device_is_the_cpu_run(task, files, tmp_path, capsys, on_de
                            "cuda")
     assert code == 0, err
     assert on_device["steps"] == 3
+    assert on_device["reads"] == [0, 0, 0, 1, 1, 1]  # cpu, then one read per device step
     assert_same_run(tmp_path / "cpu", tmp_path / "gpu")
 
 

@@ -116,3 +116,38 @@ def test_grad_norm_on_the_device(dtype, fake_cupy):
     assert norm == pytest.approx(grad_norm(host), rel=1e-6)
     assert grad_norm(dev) == pytest.approx(0.5, rel=1e-5)
     assert all(isinstance(p.grad, FakeGPUArray) for p in dev)
+
+
+@pytest.mark.parametrize("max_norm", [0.0, 0.5, 1e9])
+def test_clip_and_read_is_one_read_and_clips_as_on_the_cpu(max_norm, fake_cupy):
+    from rnnlab.device import to_device
+    from rnnlab.nn import Parameter
+    from rnnlab.optim import clip_and_read
+
+    rng = np.random.default_rng(0)
+    host = [Parameter(rng.standard_normal(s)) for s in [(3, 4), (50,)]]
+    for p in host:
+        p.grad[...] = rng.standard_normal(p.shape)
+    dev = [Parameter(to_device(p.value, "cuda")) for p in host]
+    for h, d in zip(host, dev, strict=True):
+        d.grad = to_device(h.grad, "cuda")
+    loss = to_device(np.float64(2.5), "cuda")  # a loss on the device, not read yet
+    before = FakeGPUArray.reads
+    got = clip_and_read(dev, max_norm, loss)
+    assert FakeGPUArray.reads - before == 1  # loss and norm together
+    assert got == clip_and_read(host, max_norm, 2.5)  # the same numbers as the CPU's
+    for h, d in zip(host, dev, strict=True):
+        assert np.array_equal(d.grad.view(np.ndarray), h.grad)
+
+
+def test_clip_and_read_when_float32_squares_overflow(fake_cupy):
+    from rnnlab.device import to_device
+    from rnnlab.nn import Parameter
+    from rnnlab.optim import clip_and_read
+
+    p = Parameter(to_device(np.zeros(2, np.float32), "cuda"))
+    p.grad = to_device(np.array([3e19, 4e19], np.float32), "cuda")
+    with np.errstate(over="ignore"):
+        loss, norm = clip_and_read([p], 1.0, to_device(np.float32(1.0), "cuda"))
+    assert (loss, norm) == (1.0, pytest.approx(5e19))
+    assert np.allclose(p.grad.view(np.ndarray), [0.6, 0.8])  # clipped once the norm is known

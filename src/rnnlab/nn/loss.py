@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -37,7 +39,9 @@ class SoftmaxCrossEntropy(Module):
     ``dtype=None`` accepts float32 or float64 logits; a dtype given requires it.
 
     On a GPU the logits are CuPy arrays; targets and mask may be NumPy arrays (checked on
-    the host, then uploaded). The loss's one device-to-host read is ``last_loss_sum``.
+    the host, then uploaded). There ``forward`` returns the loss as a 0-d device array,
+    unread (``float(loss)`` reads it; the training loop reads it with the gradient norm, in
+    one transfer), and ``last_loss_sum`` reads the sum when asked.
 
     Examples::
 
@@ -58,7 +62,7 @@ class SoftmaxCrossEntropy(Module):
             raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
         self.dtype = None if dtype is None else check_float_dtype(dtype)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
-        self.last_loss_sum = 0.0
+        self._loss_sum: Any = 0.0  # a float, or a 0-d device array not read yet
         self.last_count = 0
         self._cache: tuple[Array, Array, Array, Array, Array | None, tuple[int, ...]] | None = None
         self._place(device)
@@ -123,10 +127,20 @@ class SoftmaxCrossEntropy(Module):
         losses = xp.log(sums[rows, 0]) - s_t  # (K,) -log p_t = log sum_j exp(s_j) - s_t
 
         # float64 accumulation: the sum may span a whole corpus via last_loss_sum.
-        self.last_loss_sum = float(losses.sum(dtype=np.float64))
+        total = losses.sum(dtype=np.float64)
+        self._loss_sum = float(total) if xp is np else total  # on a GPU: not read here
         self.last_count = int(rows.size)
         self._cache = (exps, sums, rows, t_k, counted, tuple(logits.shape))
-        return self.last_loss_sum / self.last_count if self.last_count else 0.0
+        if xp is np:
+            return self._loss_sum / self.last_count if self.last_count else 0.0
+        return total / max(self.last_count, 1)  # 0-d, on the device (0 when K = 0)
+
+    @property
+    def last_loss_sum(self) -> float:
+        """The last forward's summed loss over the counted positions (float64)."""
+        if not isinstance(self._loss_sum, float):
+            self._loss_sum = float(self._loss_sum)  # a device-to-host read, once
+        return self._loss_sum
 
     def backward(self, dloss: float = 1.0) -> Array:
         """``dL/dlogits`` (..., C), scaled by the upstream scalar gradient ``dloss``."""

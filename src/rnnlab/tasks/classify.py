@@ -66,8 +66,8 @@ class ClassifyTask(SequenceTask):
                 rng: np.random.Generator | None = None) -> PaddedBatches:
         return PaddedBatches(enc.inputs, enc.targets, batch_size, rng=rng)
 
-    def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
-        return float(model.loss(batch.x, batch.y, batch.lengths))
+    def loss(self, model: Any, batch: Batch, enc: Encoded) -> Any:
+        return model.loss(batch.x, batch.y, batch.lengths)
 
     def evaluate(self, model: Any, enc: Encoded, batch_size: int,
                  max_length: int | None = None) -> dict[str, Any]:

@@ -188,11 +188,11 @@ class LMFeed(Feed):
     def begin_epoch(self) -> None:
         self.state = None  # each epoch starts from zeros
 
-    def step(self, model: Any, i: int) -> tuple[float, int]:
+    def step(self, model: Any, i: int) -> tuple[Any, int]:
         x, y = self.batches[i]  # (T, B) each; this rank's streams (T, B/K) on K ranks
         with self._share():  # the dropout masks of the whole batch, sliced
             loss, self.state = model.loss(x, y, self.state)
-        return float(loss), int(x.size)
+        return loss, int(x.size)  # on a GPU, loss is not read here (the loop reads it)
 
     def _share(self) -> Any:
         """On K ranks, the run generator's ``batch_share`` of this rank's streams; else

@@ -77,7 +77,7 @@ class TagTask(SequenceTask):
         return PaddedBatches(enc.inputs, enc.targets, batch_size, rng=rng)
 
     def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
-        return float(model.loss(batch.x, batch.y, batch.lengths))
+        return model.loss(batch.x, batch.y, batch.lengths)
 
     def _tags(self, model: Any, inputs: list[np.ndarray], batch_size: int,
               targets: Any = None) -> tuple[list[np.ndarray], LossSum]:
