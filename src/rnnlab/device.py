@@ -156,10 +156,11 @@ def to_device(a: Any, device: str | Device) -> Any:
     if not d.is_cuda:
         return to_host(a)
     xp = d.xp
-    if isinstance(a, xp.ndarray) and int(a.device.id) == d.index:
+    on_gpu = isinstance(a, xp.ndarray)
+    if on_gpu and int(a.device.id) == d.index:
         return a
-    with d.use():
-        return xp.asarray(a)
+    with d.use():  # another GPU's array: copy() copies to the current one
+        return a.copy() if on_gpu else xp.asarray(a)
 
 
 def to_host(a: Any) -> np.ndarray:
