@@ -55,7 +55,8 @@ class Device:
             raise ValueError(f"device kind must be 'cpu' or 'cuda', got {self.kind!r}")
         if not isinstance(self.index, int) or self.index < 0 or (
                 self.kind == "cpu" and self.index != 0):
-            raise ValueError(f"bad device index {self.index!r} for {self.kind!r}")
+            raise ValueError(f"device index must be an int >= 0 (0 for the cpu), got "
+                             f"{self.index!r} for {self.kind!r}")
 
     @staticmethod
     def parse(spec: str | Device) -> Device:
