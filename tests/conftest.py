@@ -19,3 +19,18 @@ settings.register_profile("ci", max_examples=25, derandomize=True, database=None
 settings.register_profile("long", max_examples=250, derandomize=False, database=None,
                           deadline=None, suppress_health_check=_SLOW)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+from fake_cupy import make_fake_cupy  # noqa: E402
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """``sys.modules["cupy"]``: a CuPy stand-in with one GPU (tests/fake_cupy.py); removed
+    after the test, so ``Device("cuda")`` on the CPU runs the device path on FakeGPUArray."""
+    mod = make_fake_cupy(1)
+    monkeypatch.setitem(sys.modules, "cupy", mod)
+    return mod

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from rnnlab.cli.parser import build_parser
+from rnnlab.device import DeviceError, using
 from rnnlab.errors import RnnlabError, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]  # UsageError: importable here as before
@@ -29,8 +30,9 @@ __all__ = ["UsageError", "build_parser", "main"]  # UsageError: importable here 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
-    except RnnlabError as e:
+        with using(getattr(args, "device", None) or "cpu"):  # cuda:N: its arrays on GPU N
+            return int(args.func(args))
+    except (RnnlabError, DeviceError) as e:  # DeviceError: a device the API was given
         print(f"rnnlab {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from rnnlab.tasks.lm import LanguageModelTask
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    ckpt = load_run(args.checkpoint)
+    ckpt = load_run(args.checkpoint, device=args.device)
     task, model = ckpt.task, ckpt.model
     if args.max_length is not None and task.name != "seq2seq":
         if task.name == "lm":

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnnlab.cli.device import usable
 from rnnlab.errors import CheckpointError, RunFolderError
 from rnnlab.tasks import TASK_TYPES
 from rnnlab.training import validate
 from rnnlab.training.validate import Checkpoint
 
 
-def load_run(path: str, *, want: str | None = None) -> Checkpoint:
-    """The checked checkpoint of the run folder ``path``, its model in eval mode. ``want``:
-    ``"lm"`` (a language model's commands) or ``"prediction"`` (a task with predictions)."""
+def load_run(path: str, *, want: str | None = None, device: str = "cpu") -> Checkpoint:
+    """The checked checkpoint of the run folder ``path``, its model in eval mode on
+    ``device`` (a checkpoint is the same whatever device wrote it). ``want``: ``"lm"`` (a
+    language model's commands) or ``"prediction"`` (a task with predictions)."""
+    usable(device)  # before anything is read: a one-line UsageError otherwise
     directory = Path(path)
     if not directory.is_dir():
         train = "rnnlab train --task ..." if want == "prediction" else "rnnlab train"
@@ -30,5 +33,5 @@ def load_run(path: str, *, want: str | None = None) -> Checkpoint:
                               f"of {', '.join(k for k in TASK_TYPES if k != 'lm')}: a language "
                               "model has no predictions (use rnnlab sample or rnnlab eval); "
                               "else retrain")
-    ckpt.model.eval()
+    ckpt.model.to(device).eval()
     return ckpt

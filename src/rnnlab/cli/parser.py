@@ -24,6 +24,7 @@ from rnnlab.cli.report import cmd_report
 from rnnlab.cli.sample import cmd_sample
 from rnnlab.cli.train import cmd_train
 from rnnlab.data import LEVELS
+from rnnlab.device import Device
 from rnnlab.models.classifier import POOLINGS
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
@@ -49,6 +50,15 @@ def _check(kind: type, low: float, strict: bool, what: str) -> Callable[[str], A
     return parse
 
 
+def _device(text: str) -> str:
+    """``--device``: cpu, cuda or cuda:N (whether it can be used here is checked later)."""
+    try:
+        return str(Device.parse(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+DEVICE_HELP = "cpu (default), cuda or cuda:N: an NVIDIA GPU, through CuPy"
 POS_INT = _check(int, 0, True, "a positive integer")
 NONNEG_INT = _check(int, 0, False, "a non-negative integer")
 POS_FLOAT = _check(float, 0.0, True, "a positive number")
@@ -172,6 +182,7 @@ def _add_control_flags(a: Callable[..., Any]) -> None:
     a("--threads", type=POS_INT, help="BLAS threads (may change on --resume)")
     a("--check-weights-every", type=NONNEG_INT, help="under MPI: steps between checks that "
       "every rank holds the same weights (100; 0: none)")
+    a("--device", type=_device, help=DEVICE_HELP + " (may change on --resume)")
 
 
 TRAIN_GROUPS = (("data", _add_data_flags), ("model", _add_model_flags),
@@ -202,6 +213,7 @@ def _add_sample_eval(sub: Any) -> None:
     a("--skip", action="append", default=[], metavar="TOKEN", help="never emit TOKEN")
     a("--stop", metavar="TOKEN", help="stop when TOKEN is drawn")
     a("--seed", type=NONNEG_INT, default=0)
+    a("--device", type=_device, default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file; "
                        "a task run's metrics")
@@ -209,6 +221,7 @@ def _add_sample_eval(sub: Any) -> None:
     p.add_argument("--data", required=True, help="UTF-8 text (or the task's file) to evaluate on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
+    p.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="a task run's prediction for each input line")
     p.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder")
@@ -217,6 +230,7 @@ def _add_sample_eval(sub: Any) -> None:
     p.add_argument("--beam", type=POS_INT, metavar="K", help="seq2seq: beam search, K wide")
     p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_predict)
 
 

@@ -24,7 +24,7 @@ def _read_inputs(path: str | None) -> tuple[str, str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    ckpt = load_run(args.checkpoint, want="prediction")
+    ckpt = load_run(args.checkpoint, want="prediction", device=args.device)
     task, model = ckpt.task, ckpt.model
     for name, value in (("--beam", args.beam), ("--max-length", args.max_length)):
         if value is not None and task.name != "seq2seq":

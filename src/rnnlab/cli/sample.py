@@ -36,7 +36,7 @@ def stream(model: LanguageModel, vocab: Vocab, prime: str | None, length: int,
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    ckpt = load_run(args.checkpoint, want="lm")
+    ckpt = load_run(args.checkpoint, want="lm", device=args.device)
     model, vocab = ckpt.model, ckpt.task.vocab
 
     def ids_of(tokens: list[str]) -> list[int]:

@@ -8,6 +8,11 @@ Under an MPI launcher (``mpiexec -n K rnnlab train ...``: :mod:`rnnlab.training.
 every rank runs this command; rank 0 alone prints and writes, and the first line says how
 the batch is split. Each rank uses (cores / ranks on its node) BLAS threads unless
 ``--threads`` says otherwise. A rank that fails ends them all (:meth:`World.guard`).
+
+``--device cuda`` trains on a GPU (:mod:`rnnlab.device`): checked before the run folder is
+touched (no CuPy, no GPU: one line, exit 2). Out of GPU memory is one line naming the
+model and batch sizes (:mod:`rnnlab.cli.device`); the run folder is left as it was: a new
+one that did not exist is removed, a resumed one keeps its last checkpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -23,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.cli.device import out_of_memory, out_of_memory_types, usable
 from rnnlab.cli.sample import stream
 from rnnlab.errors import RunFolderError, UsageError
 from rnnlab.tasks import TASK_TYPES
 from rnnlab.tasks.flags import TASKS, check_flags
 from rnnlab.tasks.lm import LanguageModelTask
-from rnnlab.training import Run, train
+from rnnlab.training import Run, train, validate
 from rnnlab.training.config import RESUMABLE, TrainConfig, flag
 from rnnlab.training.ranks import World, world
 from rnnlab.training.signals import StopRequests
@@ -92,9 +99,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in TrainConfig.flags() if getattr(args, k) is not None}
     task = run_task(args.resume) if args.resume else given.get("task", "lm")
     check_flags(task, set(given) | ({"no_sample"} if args.no_sample else set()))
+    if "device" in given:
+        usable(given["device"])  # before any file is read or written
     ranks = world()
     with ranks.guard("train"):
-        return _train(args, task, given, ranks)
+        out = Path(args.resume or given.get("out", TrainConfig.out))
+        existed = out.exists()
+        try:
+            return _train(args, task, given, ranks)
+        except out_of_memory_types():  # CuPy's, when a GPU run ran out of its memory
+            raise _out_of_memory(args, given, out, existed) from None
+
+
+def _out_of_memory(args: argparse.Namespace, given: dict[str, Any], out: Path,
+                   existed: bool) -> UsageError:
+    """The one-line error, once the run folder is as it was (a new one removed)."""
+    if args.resume:
+        config, _ = validate.read_run_record(out)
+        for k in RESUMABLE:
+            if k in given:
+                setattr(config, k, given[k])
+        return out_of_memory(config, f"the run folder {out} keeps its last checkpoint")
+    config = TrainConfig(**given)
+    if not existed and out.is_dir() and not any(out.glob("*.npz")):
+        shutil.rmtree(out, ignore_errors=True)  # nothing saved: as before the command
+    if not existed and not out.exists():
+        return out_of_memory(config, f"nothing was saved ({out} removed)")
+    return out_of_memory(config, f"the run folder {out} keeps what was saved")
 
 
 def _train(args: argparse.Namespace, task: str, given: dict[str, Any], ranks: World) -> int:
@@ -128,8 +159,8 @@ def _open_run(args: argparse.Namespace, task: str, given: dict[str, Any], ranks:
     batch is split across the ranks, then the run)."""
     if args.resume:
         lines: list[str] = []
-        run = resume_run(lambda d: Run.resume(d, TASK_TYPES, ranks), args.resume, given,
-                         lines.append)
+        run = resume_run(lambda d: Run.resume(d, TASK_TYPES, ranks, given.get("device")),
+                         args.resume, given, lines.append)
         for line in ([run.split] if run.split else []) + lines:
             say(line)
         return run

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rnnlab._array import Array, check_sizes
+from rnnlab.device import array_module, device_of, to_device
 
 State = Any  # h (L, N, H), or (h, c) for an LSTM
 Step = Callable[[Array, State, Array], tuple[Array, State, Array | None]]
@@ -51,15 +52,17 @@ def target_mask(lengths: Any, T: int, N: int) -> Array:
 
 def log_softmax(z: Array) -> Array:
     """log softmax over the last axis: z - max - log sum exp(z - max)."""
+    xp = array_module(z)
     shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def take_rows(state: State, rows: Array) -> State:
-    """The state of hypotheses ``rows``: axis 1 (the batch) of h, or of both h and c."""
+    """The state of hypotheses ``rows`` (host ints): axis 1 (the batch) of h, or of both h
+    and c, on the state's device."""
     if isinstance(state, tuple):
-        return tuple(s[:, rows] for s in state)
-    return state[:, rows]
+        return tuple(take_rows(s, rows) for s in state)
+    return state[:, to_device(rows, device_of(state))]
 
 
 def check_decoding(bos_id: int, eos_id: int, vocab_size: int, max_length: int) -> None:

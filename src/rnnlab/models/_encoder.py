@@ -11,6 +11,9 @@ size, L the layers, and dirs = 2 when bidirectional, else 1::
 
 Backward: ``de' , _ = rnn.backward(dy, ds)``; ``dW_emb[x] += dropout'(de')`` (scatter-add),
 or ``dx = dropout'(de')`` for real inputs.
+
+On a GPU (``device=``) x, lengths and targets may be NumPy arrays: they are checked on the
+host and uploaded; predictions come back as NumPy arrays.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
+from rnnlab.device import to_device
 from rnnlab.models._config import checked_from_config
 from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Dropout, Embedding, Module, SoftmaxCrossEntropy
@@ -117,7 +121,8 @@ class RecurrentEncoder(Module):
                              f"{getattr(x, 'shape', type(x).__name__)}")
         T, N = x.shape[:2]
         lengths = check_lengths(lengths, T, N)
-        e = x if self.embedding is None else self.embedding.forward(x)  # (T, N, E | D)
+        e = to_device(x, self.device) if self.embedding is None else \
+            self.embedding.forward(x)  # (T, N, E | D)
         y, state = self.rnn.forward(self.input_dropout.forward(e), None, lengths)
         return y, state, lengths
 

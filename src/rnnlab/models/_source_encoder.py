@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_ids
+from rnnlab.device import array_module, to_host
 from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Embedding, Module
 from rnnlab.nn.attention import source_mask
@@ -55,7 +56,7 @@ def _unmerge(ds: Any) -> Any:
     """The merge's backward: each direction receives the merged gradient, (2L, N, H)."""
     if isinstance(ds, tuple):
         return tuple(_unmerge(p) for p in ds)
-    return np.repeat(ds, 2, axis=0)
+    return array_module(ds).repeat(ds, 2, axis=0)
 
 
 class Encoder(Module):
@@ -70,7 +71,7 @@ class Encoder(Module):
                  rng: np.random.Generator, peephole: bool = False) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
-        extra = {"bidirectional": True} if bidirectional else {}
+        extra: dict[str, Any] = {"bidirectional": True} if bidirectional else {}
         if peephole:  # cell_options refuses it for another cell than the LSTM
             extra.update(cell_options(cell, peephole=True))
         if bidirectional and "bidirectional" not in inspect.signature(CELLS[cell]).parameters:
@@ -91,7 +92,7 @@ class Encoder(Module):
                              f"{getattr(src, 'shape', type(src).__name__)}")
         check_ids(src, self.embedding.num_embeddings, "the source vocabulary size")
         source_mask(lengths, *src.shape)  # the lengths' checks
-        return np.asarray(lengths)
+        return to_host(lengths)
 
     def forward(self, src: Array, lengths: Any) -> tuple[Array, State]:
         lengths = self.check(src, lengths)
@@ -106,7 +107,7 @@ class Encoder(Module):
     def backward(self, dkeys: Array | None, dstate: State) -> None:
         """Adds every parameter's gradient; the ids themselves have none."""
         if self.bidirectional:
-            dkeys = None if dkeys is None else np.concatenate([dkeys, dkeys], axis=-1)
+            dkeys = None if dkeys is None else self.xp.concatenate([dkeys, dkeys], axis=-1)
             dstate = _unmerge(dstate)
         dx, _ = self.rnn.backward(dkeys, dstate)  # (S, N, E)
         self.embedding.backward(dx)

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array
+from rnnlab.device import Device, array_module, to_device, to_host
 from rnnlab.models._encoder import RecurrentEncoder, step_mask
 from rnnlab.nn import Linear
 
@@ -37,7 +38,7 @@ def softmax(logits: Array) -> Array:
     >>> softmax(np.array([[0.0, np.log(3.0)]])).round(2).tolist()
     [[0.25, 0.75]]
     """
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    e = array_module(logits).exp(logits - logits.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -78,6 +79,7 @@ class SequenceClassifier(RecurrentEncoder):
         init_range: float | None = None,
         dtype: DTypeLike = np.float32,
         peephole: bool = False,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         if pooling not in POOLINGS:
@@ -95,18 +97,23 @@ class SequenceClassifier(RecurrentEncoder):
         self.init_range = None if init_range is None else float(init_range)
         self.draw_uniform(self.init_range, rng)
         self._cache: tuple[Any, np.ndarray, int] | None = None
+        self._place(device)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Array, lengths: Any = None) -> Array:
         """``logits (N, C) = model.forward(x (T, N) or (T, N, D), lengths (N,))``."""
         y, state, lengths = self.encode(x, lengths)
         if self.pooling == "mean":
-            z = y.sum(axis=0) / lengths[:, None].astype(self.dtype)  # (N, dirs*H)
+            z = y.sum(axis=0) / self._on_device(lengths[:, None])  # (N, dirs*H)
         else:
             s = state if self.cell != "lstm" else state[self.pooling == "cell"]  # h or c
             z = self._top(s)  # (N, dirs*H)
         self._cache = (state, lengths, y.shape[0])
         return self.fc.forward(self.output_dropout.forward(z))  # (N, C)
+
+    def _on_device(self, a: np.ndarray) -> Array:
+        """A host array (lengths, a mask) in the model's dtype, on its device."""
+        return to_device(a.astype(self.dtype), self.device)
 
     def _top(self, s: Array) -> Array:
         """(L*dirs, N, H) -> (N, dirs*H): the top layer's rows, directions side by side."""
@@ -121,10 +128,10 @@ class SequenceClassifier(RecurrentEncoder):
         dz = self.output_dropout.backward(self.fc.backward(dlogits))  # (N, dirs*H)
         N = dz.shape[0]
         if self.pooling == "mean":
-            dz_n = dz / lengths[:, None].astype(self.dtype)  # (N, dirs*H)
-            dy = step_mask(T, lengths)[..., None] * dz_n  # (T, N, dirs*H)
-            return self.encode_backward(dy.astype(self.dtype, copy=False), None)
-        parts = [np.zeros_like(s) for s in (state if self.cell == "lstm" else (state,))]
+            dz_n = dz / self._on_device(lengths[:, None])  # (N, dirs*H)
+            dy = self._on_device(step_mask(T, lengths)[..., None]) * dz_n  # (T, N, dirs*H)
+            return self.encode_backward(dy, None)
+        parts = [self.xp.zeros_like(s) for s in (state if self.cell == "lstm" else (state,))]
         target = parts[1] if self.pooling == "cell" else parts[0]  # (L*dirs, N, H)
         target[-self.directions:] = dz.reshape(N, self.directions, -1).transpose(1, 0, 2)
         dstate = tuple(parts) if self.cell == "lstm" else parts[0]
@@ -133,15 +140,16 @@ class SequenceClassifier(RecurrentEncoder):
     # --------------------------------------------------------------- training
     def loss(self, x: Array, targets: Array, lengths: Any = None) -> float:
         """Mean cross-entropy of the class predictions; targets: (N,) ints in [0, C)."""
-        return self.criterion.forward(self.forward(x, lengths), np.asarray(targets))
+        return self.criterion.forward(self.forward(x, lengths), to_host(targets))
 
     def predict_proba(self, x: Array, lengths: Any = None) -> Array:
-        """Class probabilities (N, C) (call :meth:`eval` first to turn dropout off)."""
-        return softmax(self.forward(x, lengths))
+        """Class probabilities (N, C), a NumPy array (call :meth:`eval` first to turn dropout
+        off)."""
+        return to_host(softmax(self.forward(x, lengths)))
 
     def predict(self, x: Array, lengths: Any = None) -> np.ndarray:
         """The most probable class of each sequence, (N,) int64."""
-        return self.forward(x, lengths).argmax(axis=-1).astype(np.int64)
+        return to_host(self.forward(x, lengths).argmax(axis=-1)).astype(np.int64)
 
     # ---------------------------------------------------------- configuration
     def config(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_sizes
+from rnnlab.device import Device, to_device, to_host
 from rnnlab.models._config import checked_from_config
 from rnnlab.models._decoding import (
     Decoded,
@@ -66,6 +67,8 @@ class ConditionedGenerator(Module):
         (2, True)
     """
 
+    _forward_caches = ("_h0",)
+
     def __init__(
         self,
         vocab_size: int,
@@ -76,6 +79,7 @@ class ConditionedGenerator(Module):
         hidden_size: int = 64,
         num_layers: int = 1,
         dtype: DTypeLike = np.float32,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         check_sizes(vocab_size=vocab_size, feature_size=feature_size, embed_size=embed_size,
@@ -90,6 +94,7 @@ class ConditionedGenerator(Module):
         self.output = Linear(hidden_size, vocab_size, dtype=self.dtype, rng=rng)
         self.criterion = SoftmaxCrossEntropy()
         self._h0: Array | None = None
+        self._place(device)
 
     # ----------------------------------------------------------------- forward
     def initial_state(self, features: Array) -> State:
@@ -98,11 +103,11 @@ class ConditionedGenerator(Module):
         if features.shape[1] != self.init.in_features:
             raise ValueError(f"features must have shape (N, {self.init.in_features}) "
                              f"(feature_size), got {tuple(features.shape)}")
-        N, L, H = features.shape[0], self.rnn.num_layers, self.rnn.hidden_size
-        a = self.init.forward(features)  # (N, L*H)
-        self._h0 = np.tanh(a)  # (N, L*H)
-        h0 = np.ascontiguousarray(self._h0.reshape(N, L, H).transpose(1, 0, 2))  # (L, N, H)
-        return (h0, np.zeros_like(h0)) if self.rnn.has_cell else h0
+        N, L, H, xp = features.shape[0], self.rnn.num_layers, self.rnn.hidden_size, self.xp
+        a = self.init.forward(to_device(features, self.device))  # (N, L*H)
+        self._h0 = xp.tanh(a)  # (N, L*H)
+        h0 = xp.ascontiguousarray(self._h0.reshape(N, L, H).transpose(1, 0, 2))  # (L, N, H)
+        return (h0, xp.zeros_like(h0)) if self.rnn.has_cell else h0
 
     def forward(self, features: Array, ids: Array) -> Array:
         """``logits (T, N, V) = model.forward(features (N, F), ids (T, N))``."""
@@ -147,7 +152,7 @@ class ConditionedGenerator(Module):
 
         def step(prev: Array, state: State, rows: Array) -> tuple[Array, State, None]:
             y, state = self.rnn.forward(self.embedding.forward(prev[None]), state)
-            return log_softmax(self.output.forward(y[0])), state, None
+            return to_host(log_softmax(self.output.forward(y[0]))), state, None
 
         def pick(logp: Array) -> Array:
             if greedy:

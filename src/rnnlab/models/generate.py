@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnlab._array import Array
 from rnnlab.data import Vocab
+from rnnlab.device import to_host
 from rnnlab.models import LanguageModel
 
 
@@ -99,7 +100,7 @@ def _generate(model: LanguageModel, prime: Array, length: int, greedy: bool, sto
         token = np.empty((1, 1), dtype=np.int64)  # the fed-back id; reused every step
         probs = np.empty(logits.shape[-1], dtype=np.float64)  # (V,) reused every step
         for i in range(length):
-            next_probs(logits[0], out=probs, **options)
+            next_probs(to_host(logits[0]), out=probs, **options)  # one (V,) read per token
             v = int(np.argmax(probs)) if greedy else draw(probs, rng)
             if v == stop_id:
                 return

@@ -36,6 +36,10 @@ active (the table has none); the results are those of the unfused path up to rou
 
 Weight tying (Press & Wolf 2017; Inan et al. 2017) uses W_emb (V, E) as W_dec (V, H), so
 E must equal H; the one Parameter then receives both gradients (they simply add).
+
+``device="cuda"`` (or ``model.to("cuda")``) puts the model on a GPU: the weights are drawn
+on the host from ``rng`` and uploaded; ids, targets and states may be NumPy arrays (ids and
+targets are checked on the host, then uploaded); logits and states come back on the device.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
+from rnnlab.device import Device
 from rnnlab.models._config import checked_from_config
 from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.embedding import ONE_HOT_MAX, add_rows_at
@@ -94,6 +99,8 @@ class LanguageModel(Module):
     (48, 16)
     """
 
+    _forward_caches = ("_looked_up",)
+
     def __init__(
         self,
         vocab_size: int,
@@ -109,6 +116,7 @@ class LanguageModel(Module):
         nonlinearity: str = "tanh",
         forget_bias: float | None = None,
         peephole: bool = False,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         _check_cell_options(cell, nonlinearity, forget_bias, peephole)
@@ -142,6 +150,7 @@ class LanguageModel(Module):
                 p.value[...] = rng.uniform(-self.init_range, self.init_range, p.shape)
         if self.forget_bias is not None:
             self.rnn.init_forget_bias(self.forget_bias)  # type: ignore[attr-defined]
+        self._place(device)
 
     # ------------------------------------------------------------------ forward
     def forward(self, ids: Array, state: State = None) -> tuple[Array, State]:
@@ -164,8 +173,8 @@ class LanguageModel(Module):
         else:
             if self.training:
                 raise ValueError("table skips the embedding dropout: call model.eval() first")
-            self._looked_up = ids
             y, state = self.rnn.forward_rows(table, ids, state)
+            self._looked_up = self.rnn.looked_up_ids()
         return self.decoder.forward(self.output_dropout.forward(y[-1])), state
 
     def input_table(self) -> Array:
@@ -188,8 +197,9 @@ class LanguageModel(Module):
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
         if self.looks_up_inputs():
-            self._looked_up = ids
-            return self.rnn.forward_rows(self.input_table(), ids, state)
+            out = self.rnn.forward_rows(self.input_table(), ids, state)  # ids: checked, uploaded
+            self._looked_up = self.rnn.looked_up_ids()
+            return out
         self._looked_up = None
         x = self.embed_dropout.forward(self.embedding.forward(ids))  # (T, N, E)
         return self.rnn.forward(x, state)
@@ -210,7 +220,7 @@ class LanguageModel(Module):
             self.embedding.backward(self.embed_dropout.backward(dx))
             return dstate0
         drows, dstate0 = self.rnn.backward_rows(dy, dstate, keep_state_grads=keep)
-        dtable = np.zeros((self.vocab_size, drows.shape[-1]), self.dtype)
+        dtable = self.xp.zeros((self.vocab_size, drows.shape[-1]), self.dtype)
         add_rows_at(dtable, ids, drows)
         W_emb = self.embedding.weight
         W_emb.grad += self.rnn.input_table_backward(W_emb.value, dtable)  # (V, E)
@@ -234,8 +244,8 @@ class LanguageModel(Module):
     def init_state(self, batch_size: int) -> State:
         """The zero state for ``batch_size`` sequences: (L, N, H), or (h, c) for an LSTM."""
         shape = (self.rnn.num_layers, batch_size, self.rnn.hidden_size)
-        h = np.zeros(shape, self.dtype)
-        return (h, np.zeros(shape, self.dtype)) if self.rnn.has_cell else h
+        h = self.xp.zeros(shape, self.dtype)
+        return (h, self.xp.zeros(shape, self.dtype)) if self.rnn.has_cell else h
 
     def reseed(self, seed: int | np.random.Generator) -> None:
         """Use a fresh generator for every dropout mask (repeatable masks, e.g. gradchecks).

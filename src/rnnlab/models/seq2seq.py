@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype, check_sizes
+from rnnlab.device import Device, to_device, to_host
 from rnnlab.models._config import checked_from_config
 from rnnlab.models._decoding import (
     Decoded,
@@ -77,6 +78,8 @@ class Seq2Seq(Module):
         (2, 3)
     """
 
+    _forward_caches = ("_enc",)
+
     def __init__(
         self,
         src_vocab_size: int,
@@ -92,6 +95,7 @@ class Seq2Seq(Module):
         bidirectional: bool = False,
         dtype: DTypeLike = np.float32,
         peephole: bool = False,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         peep = cell_options(cell, peephole=True) if peephole else {}  # LSTM only
@@ -115,6 +119,7 @@ class Seq2Seq(Module):
         self.output = Linear(out_in, tgt_vocab_size, dtype=self.dtype, rng=rng)
         self.criterion = SoftmaxCrossEntropy()
         self._enc: dict[str, Any] | None = None
+        self._place(device)
 
     # ----------------------------------------------------------------- forward
     def forward(self, src: Array, src_lengths: Any, tgt_in: Array) -> Array:
@@ -128,7 +133,7 @@ class Seq2Seq(Module):
     def _encode(self, src: Array, src_lengths: Any) -> dict[str, Any]:
         keys, state = self.encoder.forward(src, src_lengths)  # (S, N, H)
         h = state[0] if isinstance(state, tuple) else state  # (L, N, H)
-        self._enc = {"keys": keys, "state": state, "lengths": np.asarray(src_lengths),
+        self._enc = {"keys": keys, "state": state, "lengths": to_host(src_lengths),
                      "summary": h[-1] if self.peeky else None}
         return self._enc
 
@@ -142,9 +147,10 @@ class Seq2Seq(Module):
         """Logits (T, B, V), the decoder's final state and the attention weights (T, B, S)."""
         T = ids.shape[0]
         x = self.embedding.forward(ids)  # (T, B, E)
-        peek = None if summary is None else np.broadcast_to(summary, (T, *summary.shape))
+        xp = self.xp
+        peek = None if summary is None else xp.broadcast_to(summary, (T, *summary.shape))
         if peek is not None:
-            x = np.concatenate([x, peek], axis=-1)  # (T, B, E + H)
+            x = xp.concatenate([x, peek], axis=-1)  # (T, B, E + H)
         y, state = self.decoder.forward(x, state)  # (T, B, H)
         parts, weights = [y], None
         if self.attention is not None:
@@ -152,7 +158,7 @@ class Seq2Seq(Module):
             parts.append(context)
         if peek is not None:
             parts.append(peek)
-        z = np.concatenate(parts, axis=-1) if len(parts) > 1 else y  # (T, B, H_out)
+        z = xp.concatenate(parts, axis=-1) if len(parts) > 1 else y  # (T, B, H_out)
         return self.output.forward(z), state, weights
 
     # ---------------------------------------------------------------- backward
@@ -168,7 +174,7 @@ class Seq2Seq(Module):
             dy, off = dy + dq, 2 * H
         dx, dstate0 = self.decoder.backward(dy, None)  # (T, N, E [+ H])
         E = self.embedding.embedding_dim
-        self.embedding.backward(np.ascontiguousarray(dx[..., :E]))
+        self.embedding.backward(self.xp.ascontiguousarray(dx[..., :E]))
         if self.peeky:
             dsummary = dz[..., off:].sum(axis=0) + dx[..., E:].sum(axis=0)  # (N, H)
             dh0 = dstate0[0] if isinstance(dstate0, tuple) else dstate0  # (L, N, H)
@@ -191,9 +197,10 @@ class Seq2Seq(Module):
         keys, lengths, summary = enc["keys"], enc["lengths"], enc["summary"]
 
         def step(prev: Array, state: State, rows: Array) -> tuple[Array, State, Array | None]:
-            logits, state, w = self._decode(prev[None], state, keys[:, rows], lengths[rows],
-                                            None if summary is None else summary[rows])
-            return log_softmax(logits[0]), state, None if w is None else w[0]
+            on = to_device(rows, self.device)  # host rows; log-probs and weights to the host
+            logits, state, w = self._decode(prev[None], state, keys[:, on], lengths[rows],
+                                            None if summary is None else summary[on])
+            return to_host(log_softmax(logits[0])), state, None if w is None else to_host(w[0])
         return step
 
     def greedy(self, src: Array, src_lengths: Any, *, bos_id: int, eos_id: int,
@@ -226,7 +233,7 @@ class Seq2Seq(Module):
         tgt = np.full((max(lengths.max(), 1) + 1, N), bos_id)  # (T + 1, N): BOS, y_1, ...
         for n, s in enumerate(sequences):
             tgt[1:1 + len(s), n] = s
-        logp = log_softmax(self.forward(src, src_lengths, tgt[:-1]))  # (T, N, V)
+        logp = to_host(log_softmax(self.forward(src, src_lengths, tgt[:-1])))  # (T, N, V)
         picked = np.take_along_axis(logp, tgt[1:, :, None], axis=2)[..., 0]  # (T, N)
         return np.where(target_mask(lengths, *picked.shape), picked, 0.0).sum(axis=0)
 

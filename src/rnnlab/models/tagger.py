@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array
+from rnnlab.device import Device, to_host
 from rnnlab.models._encoder import RecurrentEncoder, step_mask
 from rnnlab.nn import Linear
 
@@ -64,6 +65,7 @@ class SequenceTagger(RecurrentEncoder):
         init_range: float | None = None,
         dtype: DTypeLike = np.float32,
         peephole: bool = False,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         super().__init__(vocab_size, input_size, cell=cell, embed_size=embed_size,
@@ -75,6 +77,7 @@ class SequenceTagger(RecurrentEncoder):
         self.init_range = None if init_range is None else float(init_range)
         self.draw_uniform(self.init_range, rng)
         self._lengths = np.zeros(0, dtype=np.int64)  # of the last forward
+        self._place(device)
 
     def forward(self, x: Array, lengths: Any = None) -> Array:
         """``logits (T, N, C) = model.forward(x (T, N) or (T, N, D), lengths (N,))``."""
@@ -90,7 +93,7 @@ class SequenceTagger(RecurrentEncoder):
         """Mean cross-entropy over the real steps; tags: (T, N) ints in [0, C) (any value at
         padded steps)."""
         logits = self.forward(x, lengths)  # (T, N, C)
-        tags = np.asarray(tags)
+        tags = to_host(tags)
         if tags.shape != logits.shape[:2]:
             raise ValueError(f"tags must have the inputs' shape (T, N) = {logits.shape[:2]}, "
                              f"got {tags.shape}")
@@ -100,7 +103,7 @@ class SequenceTagger(RecurrentEncoder):
         """The most probable tag at each step, (T, N) int64, ``PAD_TAG`` (-1) past each end
         (call :meth:`eval` first to turn dropout off)."""
         logits = self.forward(x, lengths)  # (T, N, C)
-        out = logits.argmax(axis=-1).astype(np.int64)
+        out = to_host(logits.argmax(axis=-1)).astype(np.int64)
         out[~step_mask(logits.shape[0], self._lengths)] = PAD_TAG
         return out
 

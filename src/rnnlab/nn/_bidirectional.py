@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.device import Device, array_module, to_device, to_host
 from rnnlab.nn._state import State, join_state, length_mask, masked_output, output_grads
 from rnnlab.nn.module import Parameter
 
@@ -43,21 +44,23 @@ def named_params_both_ways(weights: list[dict[str, Parameter]]) -> Iterator[tupl
             yield f"{name}_l{j // 2}{suffix}", p
 
 
-def reverse_index(lengths: Any, T: int, N: int) -> Array:
-    """(T, N, 1) ints rev[t, n]: L_n - 1 - t for t < L_n, t beyond (its own inverse).
+def reverse_index(lengths: Any, T: int, N: int, device: Device | None = None) -> Array:
+    """(T, N, 1) ints rev[t, n]: L_n - 1 - t for t < L_n, t beyond (its own inverse); made
+    on the host, then put on ``device`` (None: the CPU).
 
     >>> reverse_index(np.array([3, 1]), 4, 2)[..., 0].T
     array([[2, 1, 0, 3],
            [0, 1, 2, 3]])
     """
     t = np.arange(T)[:, None]  # (T, 1)
-    L = np.full(N, T) if lengths is None else np.asarray(lengths)[None, :]  # (1, N)
-    return np.where(t < L, L - 1 - t, t)[..., None]
+    L = np.full(N, T) if lengths is None else to_host(lengths)[None, :]  # (1, N)
+    rev = np.where(t < L, L - 1 - t, t)[..., None]
+    return rev if device is None else to_device(rev, device)
 
 
 def flip(a: Array, rev: Array) -> Array:
     """a (T, N, F) reversed in time within each sequence's length: a[rev[t, n], n] (fresh)."""
-    return np.take_along_axis(a, rev, axis=0)
+    return array_module(a).take_along_axis(a, rev, axis=0)
 
 
 class Bidirectional:
@@ -72,6 +75,8 @@ class Bidirectional:
     _buffers: list[dict[str, Array]]
     _cache: dict[str, Any] | None
     dtype: Any
+    device: Device
+    xp: Any
     hidden_size: int
     num_layers: int
     state_names: tuple[str, ...]
@@ -95,8 +100,8 @@ class Bidirectional:
         """Recurrent._forward for a bidirectional layer (the module doc)."""
         T, N = x.shape[:2]
         states0 = self._split(state, N)  # per slot: (h,) or (h, c)
-        mask = length_mask(lengths, T, N)
-        rev = reverse_index(lengths, T, N)
+        mask = length_mask(lengths, T, N, self.device)
+        rev = reverse_index(lengths, T, N, self.device)
         drops: list[Array | None] = []
         inp, finals, H = x, [], self.hidden_size
         for k in range(self.num_layers):
@@ -120,7 +125,7 @@ class Bidirectional:
     def _both(self, k: int, name: str, rev: Array) -> Array:
         """(T, N, 2H): layer k's state sequence ``name`` ("h" or "c"), forward then reverse."""
         fwd, bwd = self._buffers[2 * k][name][1:], self._buffers[2 * k + 1][name][1:]
-        return np.concatenate([fwd, flip(bwd, rev)], axis=2)
+        return self.xp.concatenate([fwd, flip(bwd, rev)], axis=2)
 
 
     def _backward_both_ways(self, dy: Any, dstate: State,
@@ -132,7 +137,8 @@ class Bidirectional:
         c = self._cache
         assert c is not None
         T, N, H, rev = c["T"], c["N"], self.hidden_size, c["rev"]
-        dy, dcy = output_grads(dy, c["cells"], (T, N, 2 * H), self.dtype, c["mask"], None)
+        dy, dcy = output_grads(dy, c["cells"], (T, N, 2 * H), self.dtype, c["mask"], None,
+                               self.xp)
         dstates = self._split(dstate, N, what="dstate")
         d, dstates0 = dy, [dstates[0]] * len(dstates)
         for k in reversed(range(self.num_layers)):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from rnnlab._array import Array, check_array, check_ids
+from rnnlab.device import Device, to_device
 
 
 class RowsGrad(NamedTuple):
@@ -42,6 +43,7 @@ class InputTable:
     weights: list[dict[str, Any]]
     _cache: dict[str, Any] | None
     dtype: Any
+    device: Device
     gates: int
     hidden_size: int
     bidirectional: bool
@@ -112,8 +114,8 @@ class InputTable:
         if getattr(ids, "ndim", None) != 2:
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
-        check_ids(ids, table.shape[0], "the table's rows")
-        return self._forward(None, (table, ids), state, None, False)
+        check_ids(ids, table.shape[0], "the table's rows")  # NumPy ids: on the host
+        return self._forward(None, (table, to_device(ids, self.device)), state, None, False)
 
     def backward_rows(self, dy: Array, dstate: Any = None, *, truncate: int | None = None,
                       keep_state_grads: bool = False) -> RowsGrad:
@@ -131,6 +133,13 @@ class InputTable:
         if self.bidirectional:
             raise ValueError(f"{method} is for a one-way first layer (a language model's "
                              f"embedding table); a bidirectional layer takes x: call forward")
+
+    def looked_up_ids(self) -> Array:
+        """The ids of the last :meth:`forward_rows`, on the layer's device (as uploaded)."""
+        if not self._looked_up():
+            raise ValueError("no forward_rows to read the ids of: call forward_rows first")
+        assert self._cache is not None
+        return self._cache["ids"]
 
     def _looked_up(self) -> bool:
         """Whether the last forward looked layer 0's input projection up (forward_rows)."""

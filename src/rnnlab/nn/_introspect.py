@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from rnnlab._array import Array
 
 
@@ -39,6 +37,7 @@ class Introspection:
     dtype: Any
     gate_buffer: str | None
     hidden_size: int
+    xp: Any
     state_names: tuple[str, ...]
 
     def states(self) -> dict[str, Array]:
@@ -48,7 +47,7 @@ class Introspection:
         is layer k's h_t (for the top layer, y[t] before the zeroing past a sequence's end).
         """
         self._check_forward()
-        return {name: np.stack([b[name][1:] for b in self._buffers])  # (L, T, N, H), a copy
+        return {name: self.xp.stack([b[name][1:] for b in self._buffers])  # (L, T, N, H), a copy
                 for name in self.state_names}
 
     def gate_values(self) -> list[dict[str, Array]]:
@@ -77,12 +76,12 @@ class Introspection:
         if not kept or any(g is None for g in kept):
             raise ValueError("no state gradients kept: call backward(..., "
                              "keep_state_grads=True) (without truncate) after forward")
-        return {name: np.stack([g[i] for g in kept if g is not None])
+        return {name: self.xp.stack([g[i] for g in kept if g is not None])
                 for i, name in enumerate(self.state_names)}
 
     def _grad_store(self, T: int, N: int) -> tuple[Array, ...]:
         """Fresh (T, N, H) arrays, one per state, for one layer's per-step state gradients."""
-        return tuple(np.empty((T, N, self.hidden_size), self.dtype) for _ in self.state_names)
+        return tuple(self.xp.empty((T, N, self.hidden_size), self.dtype) for _ in self.state_names)
 
     def _check_forward(self) -> None:
         if self.bidirectional:

@@ -1,23 +1,27 @@
 """State plumbing for the recurrent layers: per-layer split, lengths mask, gradient streams.
 
 Every function here takes what it needs as arguments (no layer object): ``names`` is a
-cell's ``state_names``, ("h",) or ("h", "c"), and ``shape`` the state's (L, N, H).
+cell's ``state_names``, ("h",) or ("h", "c"), and ``shape`` the state's (L, N, H). Arrays
+are made with the array module ``xp`` of the layer's device (numpy or cupy), or that of
+the arrays given.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from rnnlab._array import Array, check_array
+from rnnlab.device import Device, array_module, to_device, to_host
 
 State = Any  # h (L, N, H) for RNN/GRU; the pair (h, c) for LSTM
 
 
 def split_state(
     state: State, names: tuple[str, ...], shape: tuple[int, int, int], dtype: np.dtype,
-    cls: str, what: str = "state", rows: str = "num_layers",
+    cls: str, what: str = "state", rows: str = "num_layers", xp: ModuleType = np,
 ) -> list[tuple[Array, ...]]:
     """Per layer: (h,) or (h, c), each (N, H); None -> zeros. cls: the layer's class name.
 
@@ -26,7 +30,7 @@ def split_state(
     L, N, H = shape
     pair = len(names) == 2
     if state is None:
-        z = np.zeros((N, H), dtype)
+        z = xp.zeros((N, H), dtype)
         return [tuple(z for _ in names)] * L
     if pair:
         if not isinstance(state, (tuple, list)) or len(state) != 2:
@@ -40,6 +44,7 @@ def split_state(
         if s.shape != (L, N, H):
             raise ValueError(f"{label} must have shape ({rows}, N, H) = {(L, N, H)}, "
                              f"got {tuple(s.shape)}")
+    arrays = tuple(xp.asarray(s) for s in arrays)  # NumPy states onto a GPU (else no-op)
     return list(zip(*arrays, strict=True))  # per layer k: (h[k],) or (h[k], c[k]), views
 
 
@@ -48,25 +53,27 @@ def join_state(per_layer: list[tuple[Array, ...]]) -> State:
     stacked = []
     for i in range(len(per_layer[0])):
         first = per_layer[0][i]
-        out = np.empty((len(per_layer), *first.shape), first.dtype)
+        out = array_module(first).empty((len(per_layer), *first.shape), first.dtype)
         for k, s in enumerate(per_layer):  # a plain copy per layer: cheaper than stack at N=1
             out[k] = s[i]
         stacked.append(out)
     return tuple(stacked) if len(stacked) == 2 else stacked[0]
 
 
-def length_mask(lengths: Any, T: int, N: int) -> Array | None:
-    """(T, N, 1) booleans: step t of sequence n is real (t < lengths[n])."""
+def length_mask(lengths: Any, T: int, N: int, device: Device | None = None) -> Array | None:
+    """(T, N, 1) booleans: step t of sequence n is real (t < lengths[n]); checked on the
+    host, then put on ``device`` (None: the CPU)."""
     if lengths is None:
         return None
-    lengths = np.asarray(lengths)
+    lengths = to_host(lengths)
     if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError(f"lengths must be {N} integers (one per sequence), got "
                          f"shape {lengths.shape} dtype {lengths.dtype}")
     if lengths.min() < 0 or lengths.max() > T:
         raise ValueError(f"lengths must lie in [0, T={T}], got min {lengths.min()} "
                          f"max {lengths.max()}")
-    return np.arange(T)[:, None, None] < lengths[None, :, None]
+    mask = np.arange(T)[:, None, None] < lengths[None, :, None]
+    return mask if device is None else to_device(mask, device)
 
 
 def masked_output(h: Array, mask: Array | None) -> Array:
@@ -84,10 +91,11 @@ def add_output_grad(dstate: tuple[Array, ...], dh: Array, dc: Array | None) -> t
     return (dstate[0] + dh, dstate[1] if dc is None else dstate[1] + dc)
 
 
-def grad_or_zeros(name: str, g: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
-    """An upstream gradient checked against ``shape`` (None: zeros of that shape)."""
+def grad_or_zeros(name: str, g: Any, shape: tuple[int, ...], dtype: np.dtype,
+                  xp: ModuleType = np) -> Array:
+    """An upstream gradient checked against ``shape`` (None: zeros of that shape, in xp)."""
     if g is None:
-        return np.zeros(shape, dtype)
+        return xp.zeros(shape, dtype)
     check_array(name, g, dtype, len(shape))
     if g.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(g.shape)}")
@@ -96,7 +104,7 @@ def grad_or_zeros(name: str, g: Any, shape: tuple[int, ...], dtype: np.dtype) ->
 
 def output_grads(
     dy: Any, cells: bool, shape: tuple[int, int, int], dtype: np.dtype, mask: Array | None,
-    ages: int | None,
+    ages: int | None, xp: ModuleType = np,
 ) -> tuple[Array, Array | None]:
     """The gradients of the outputs, checked: dh_seq and (with cells) dc_seq, (T, N, H).
 
@@ -105,8 +113,8 @@ def output_grads(
     age as (T, A, N, H), all at age 0.
     """
     dh, dc = dy if cells else (dy, None)
-    dh = grad_or_zeros("dy", dh, shape, dtype)
-    dc = grad_or_zeros("dy (cells)", dc, shape, dtype) if cells else None
+    dh = grad_or_zeros("dy", dh, shape, dtype, xp)
+    dc = grad_or_zeros("dy (cells)", dc, shape, dtype, xp) if cells else None
     if mask is not None:
         dh = dh * mask
         dc = None if dc is None else dc * mask
@@ -118,7 +126,7 @@ def output_grads(
 
 def by_age(g: Array, A: int) -> Array:
     """(T, N, H) -> (T, A, N, H) with everything at age 0 (a stream just born)."""
-    out = np.zeros((g.shape[0], A, *g.shape[1:]), dtype=g.dtype)
+    out = array_module(g).zeros((g.shape[0], A, *g.shape[1:]), dtype=g.dtype)
     out[:, 0] = g
     return out
 

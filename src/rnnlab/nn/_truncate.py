@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from rnnlab._array import Array
+from rnnlab.device import array_module
 from rnnlab.nn._state import add_output_grad, by_age
 
 # a cell's _step_backward(k, t, dstate, dG_t, dGh_t) -> dstate_{t-1}, with k bound
@@ -34,10 +33,11 @@ def truncated_loop(
     reached it, summed).
     """
     T, N, GH = dG.shape
+    xp = array_module(dG)
     dstate = tuple(by_age(s[None], A)[0] for s in dstate)  # (A, N, H), age 0 only
-    g = np.empty((A, N, GH), dG.dtype)
-    gh = g if dGh is None else np.empty((A, N, GH), dG.dtype)
-    dx = np.zeros((T, A, N, GH if W_ih is None else W_ih.shape[1]), dG.dtype)
+    g = xp.empty((A, N, GH), dG.dtype)
+    gh = g if dGh is None else xp.empty((A, N, GH), dG.dtype)
+    dx = xp.zeros((T, A, N, GH if W_ih is None else W_ih.shape[1]), dG.dtype)
     for t in reversed(range(T)):
         dstate = add_output_grad(dstate, dy[t], None if dcy is None else dcy[t])
         dstate = step_backward(t, dstate, g, gh)
@@ -51,6 +51,6 @@ def truncated_loop(
 
 def age(s: Array) -> Array:
     """Streams one step older: age a -> a + 1; the oldest has gone its k steps and is dropped."""
-    out = np.zeros_like(s)
+    out = array_module(s).zeros_like(s)
     out[1:] = s[:-1]
     return out

@@ -11,14 +11,23 @@ Identities used::
     tanh(x)  = 1 * tanh(1 * x) + 0                            same form, scale 1, shift 0
     sigma'(x) = s (1 - s),  tanh'(x) = 1 - g^2 = (1 + g)(1 - g)    from the outputs s, g
 
-The plain, allocating versions of the cells (``reference.py``) use none of this.
+The plain, allocating versions of the cells (``reference.py``) use none of this. Each
+function takes its array module from its first argument (numpy, or cupy on a GPU).
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.device import array_module
+
+
+def _xp(a: Array) -> ModuleType:
+    """numpy for a NumPy array (the fast path: one type check), else the array's module."""
+    return np if type(a) is np.ndarray else array_module(a)
 
 
 def sigmoid_(a: Array) -> Array:
@@ -31,8 +40,9 @@ def sigmoid_(a: Array) -> Array:
     >>> np.round(sigmoid_(a), 4)
     array([0.    , 0.5   , 0.8808])
     """
+    xp = _xp(a)
     a *= 0.5
-    np.tanh(a, out=a)
+    xp.tanh(a, out=a)
     a *= 0.5
     a += 0.5
     return a
@@ -44,7 +54,8 @@ def tanh_(a: Array) -> Array:
     >>> tanh_(np.array([0.0, 100.0]))
     array([0., 1.])
     """
-    return np.tanh(a, out=a)
+    xp = _xp(a)
+    return xp.tanh(a, out=a)
 
 
 def relu_(a: Array) -> Array:
@@ -53,7 +64,8 @@ def relu_(a: Array) -> Array:
     >>> relu_(np.array([-1.0, 2.0]))
     array([0., 2.])
     """
-    return np.maximum(a, 0, out=a)
+    xp = _xp(a)
+    return xp.maximum(a, 0, out=a)
 
 
 def gate_constants(kinds: str, H: int, dtype: np.dtype) -> tuple[Array, Array, Array]:
@@ -86,8 +98,9 @@ def gate_activations_(a: Array, scale: Array, shift: Array) -> Array:
     array([[0.5   , 0.    ],
            [0.8808, 0.964 ]])
     """
+    xp = _xp(a)
     a *= scale
-    np.tanh(a, out=a)
+    xp.tanh(a, out=a)
     a *= scale
     a += shift
     return a
@@ -105,8 +118,9 @@ def gate_derivatives(s: Array, beta: Array, out: Array, tmp: Array) -> Array:
     >>> gate_derivatives(s, beta, np.empty_like(s), np.empty_like(s))  # 0.5*0.5, 1-0.5^2
     array([[0.25, 0.75]])
     """
-    np.add(s, beta, out=out)
-    np.subtract(1, s, out=tmp)
+    xp = _xp(s)
+    xp.add(s, beta, out=out)
+    xp.subtract(1, s, out=tmp)
     out *= tmp
     return out
 
@@ -120,8 +134,9 @@ def tanh_backward(dy: Array, y: Array, out: Array) -> Array:
     >>> tanh_backward(np.array([2.0]), np.array([0.5]), np.empty(1))
     array([1.5])
     """
-    np.multiply(y, y, out=out)
-    np.subtract(1, out, out=out)
+    xp = _xp(dy)
+    xp.multiply(y, y, out=out)
+    xp.subtract(1, out, out=out)
     out *= dy
     return out
 
@@ -132,7 +147,8 @@ def relu_backward(dy: Array, y: Array, out: Array) -> Array:
     >>> relu_backward(np.array([2.0, 2.0]), np.array([0.0, 3.0]), np.empty(2))
     array([0., 2.])
     """
-    return np.multiply(dy, y > 0, out=out)
+    xp = _xp(dy)
+    return xp.multiply(dy, y > 0, out=out)
 
 
 def interpolate(n: Array, h_prev: Array, z: Array, out: Array) -> Array:
@@ -143,7 +159,8 @@ def interpolate(n: Array, h_prev: Array, z: Array, out: Array) -> Array:
     >>> interpolate(np.array([1.0]), np.array([3.0]), np.array([0.25]), np.empty(1))
     array([1.5])
     """
-    np.subtract(h_prev, n, out=out)
+    xp = _xp(n)
+    xp.subtract(h_prev, n, out=out)
     out *= z
     out += n
     return out

@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
+from rnnlab.device import Device, array_module, to_device, to_host
 from rnnlab.nn.module import Module, Parameter
 
 SCORES = ("dot", "additive")
@@ -49,7 +50,7 @@ SCORES = ("dot", "additive")
 
 def source_mask(lengths: Any, S: int, N: int) -> Array:
     """(S, N) booleans, True at real source steps (j < lengths[n]); every length in [1, S]."""
-    lengths = np.asarray(lengths)
+    lengths = to_host(lengths)
     if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError(f"lengths must be {N} integers (one per sequence), got shape "
                          f"{lengths.shape} dtype {lengths.dtype}")
@@ -65,8 +66,9 @@ def masked_softmax(s: Array, mask: Array) -> Array:
 
     s: (..., S); mask broadcastable to s. Each row needs at least one kept entry.
     """
-    s_max = np.max(s, axis=-1, where=mask, initial=-np.inf, keepdims=True)  # (..., 1)
-    e = np.exp(s - s_max, where=mask, out=np.zeros_like(s))  # (..., S), 0 where masked
+    xp = array_module(s)
+    s = xp.where(mask, s, -np.inf)  # masked scores -inf: exp gives exactly 0 there
+    e = xp.exp(s - s.max(axis=-1, keepdims=True))  # (..., S)
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -102,6 +104,7 @@ class Attention(Module):
         key_size: int | None = None,
         attn_size: int | None = None,
         dtype: DTypeLike = np.float32,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         key_size = hidden_size if key_size is None else key_size
@@ -124,25 +127,27 @@ class Attention(Module):
                 uniform(rng, 1 / math.sqrt(key_size), (A, key_size), self.dtype))
             self.v = Parameter(uniform(rng, 1 / math.sqrt(A), (A,), self.dtype))
         self._cache: dict[str, Array] | None = None
+        self._place(device)
 
     # ----------------------------------------------------------------- forward
     def forward(
         self, q: Array, k: Array, lengths: Any = None, *, mask: Array | None = None
     ) -> tuple[Array, Array]:
         """``context (T, N, H_enc), weights (T, N, S) = attn.forward(q, k, lengths)``."""
-        m = self._check(q, k, lengths, mask)  # (S, N)
+        m = to_device(self._check(q, k, lengths, mask), self.device)  # (S, N)
+        xp = self.xp
         mT = m.T[None]  # (1, N, S)
         cache: dict[str, Array] = {"q": q, "k": k}
         if self.score == "dot":
-            s = np.einsum("tnh,snh->tns", q, k)  # (T, N, S)
+            s = xp.einsum("tnh,snh->tns", q, k)  # (T, N, S)
         else:
             Wq_q = q @ self.weight_query.value.T  # (T, N, A)
             Wk_k = k @ self.weight_key.value.T  # (S, N, A)
-            u = np.tanh(Wq_q[:, :, None, :] + Wk_k.transpose(1, 0, 2)[None])  # (T, N, S, A)
+            u = xp.tanh(Wq_q[:, :, None, :] + Wk_k.transpose(1, 0, 2)[None])  # (T, N, S, A)
             s = u @ self.v.value  # (T, N, S)
             cache["u"] = u
         a = masked_softmax(s, mT)  # (T, N, S)
-        c = np.einsum("tns,snh->tnh", a, k)  # (T, N, H_enc)
+        c = xp.einsum("tns,snh->tnh", a, k)  # (T, N, H_enc)
         cache["a"] = a
         self._cache = cache
         return c, a.copy()
@@ -181,15 +186,16 @@ class Attention(Module):
         if dc.shape != (*q.shape[:2], self.key_size):
             raise ValueError(f"dcontext must have the context's shape "
                              f"{(*q.shape[:2], self.key_size)}, got {tuple(dc.shape)}")
-        da = np.einsum("tnh,snh->tns", dc, k)  # (T, N, S)
-        dk = np.einsum("tns,tnh->snh", a, dc)  # (S, N, H_enc) the values' share
+        xp = self.xp
+        da = xp.einsum("tnh,snh->tns", dc, k)  # (T, N, S)
+        dk = xp.einsum("tns,tnh->snh", a, dc)  # (S, N, H_enc) the values' share
         ds = a * (da - (a * da).sum(axis=-1, keepdims=True))  # (T, N, S)
         if self.score == "dot":
-            dq = np.einsum("tns,snh->tnh", ds, k)  # (T, N, H)
-            dk += np.einsum("tns,tnh->snh", ds, q)
+            dq = xp.einsum("tns,snh->tnh", ds, k)  # (T, N, H)
+            dk += xp.einsum("tns,tnh->snh", ds, q)
             return dq, dk
         u = self._cache["u"]  # (T, N, S, A)
-        self.v.grad += np.einsum("tns,tnsa->a", ds, u)
+        self.v.grad += xp.einsum("tns,tnsa->a", ds, u)
         dz = ds[..., None] * self.v.value * (1 - u * u)  # (T, N, S, A)
         dWq_q = dz.sum(axis=2)  # (T, N, A)
         dWk_k = dz.sum(axis=0).transpose(1, 0, 2)  # (S, N, A)

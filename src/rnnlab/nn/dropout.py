@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype
+from rnnlab.device import Device, to_device
 from rnnlab.nn.module import Module
 
 
@@ -87,7 +88,8 @@ class Dropout(Module):
     which fixes the randomness for tests and gradient checks; without one a fresh mask is
     drawn from ``rng`` in the input's dtype.
 
-    ``dtype=None`` accepts float32 or float64 inputs; a dtype given requires it.
+    ``dtype=None`` accepts float32 or float64 inputs; a dtype given requires it. On a GPU
+    (``device=``) masks are drawn by ``rng`` on the host and uploaded.
 
     Examples::
 
@@ -101,7 +103,8 @@ class Dropout(Module):
     """
 
     def __init__(
-        self, p: float = 0.5, *, dtype: DTypeLike | None = None, rng: np.random.Generator
+        self, p: float = 0.5, *, dtype: DTypeLike | None = None, device: str | Device = "cpu",
+        rng: np.random.Generator,
     ) -> None:
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability p must satisfy 0 <= p < 1, got {p!r}")
@@ -112,10 +115,15 @@ class Dropout(Module):
         self.rng = rng
         self._mask: Array | None = None
         self._x_shape: tuple[int, ...] | None = None
+        self._place(device)
+
+    def _moved(self) -> None:
+        self._mask = None
 
     def sample_mask(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> Array:
-        """A fresh scaled mask (values 0 or 1/(1-p)) of ``shape``, drawn from ``self.rng``."""
-        return dropout_mask(self.rng, self.p, shape, dtype)
+        """A fresh scaled mask (values 0 or 1/(1-p)) of ``shape``, drawn from ``self.rng``
+        (on the host), on the layer's device."""
+        return to_device(dropout_mask(self.rng, self.p, shape, dtype), self.device)
 
     def forward(self, x: Array, mask: Array | None = None) -> Array:
         if self.dtype is not None:

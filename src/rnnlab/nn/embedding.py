@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_ids, check_rng, check_sizes
+from rnnlab.device import Device, array_module, to_device
 from rnnlab.nn.module import Module, Parameter
 
 # add_rows_at: up to this many rows of `out`, the one-hot matmul wins (measured at V = 65,
@@ -27,18 +28,21 @@ def add_rows_at(out: Array, ids: Array, rows: Array) -> None:
     array([ 10.,   0., 101.])
     """
     V, W = out.shape
+    xp = array_module(out)
     flat, rows = ids.reshape(-1), rows.reshape(-1, W)  # (M,), (M, W)
     if flat.size == 0:
         return
     if V <= ONE_HOT_MAX:
-        onehot = np.zeros((V, flat.size), out.dtype)  # (V, M)
-        onehot[flat, np.arange(flat.size)] = 1
+        onehot = xp.zeros((V, flat.size), out.dtype)  # (V, M)
+        onehot[flat, xp.arange(flat.size)] = 1
         out += onehot @ rows  # (V, W)
         return
-    order = np.argsort(flat, kind="stable")  # (M,)
+    order = xp.argsort(flat, kind="stable")  # (M,)
     sorted_ids = flat[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-    out[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)  # (U, W)
+    first = xp.ones(flat.size, dtype=bool)  # where a run of equal ids starts
+    first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    starts = xp.flatnonzero(first)
+    out[sorted_ids[starts]] += xp.add.reduceat(rows[order], starts, axis=0)  # (U, W)
 
 
 class Embedding(Module):
@@ -56,7 +60,8 @@ class Embedding(Module):
         dW[v] += sum_{i : ids_i = v} dy_i      : (V, E)
 
     The ids are not differentiable, so ``backward`` returns ``None``.
-    Initialisation as in ``torch.nn.Embedding``: ``W ~ N(0, 1)``.
+    Initialisation as in ``torch.nn.Embedding``: ``W ~ N(0, 1)``. On a GPU (``device=``) the
+    ids may be NumPy arrays: they are checked on the host, then uploaded.
 
     Examples::
 
@@ -76,6 +81,7 @@ class Embedding(Module):
         embedding_dim: int,
         *,
         dtype: DTypeLike = np.float32,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         check_sizes(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
@@ -86,9 +92,11 @@ class Embedding(Module):
         w = rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(self.dtype)
         self.weight = Parameter(w)  # (V, E)
         self._cache: Array | None = None
+        self._place(device)
 
     def forward(self, ids: Array) -> Array:
         self.check_ids(ids)
+        ids = to_device(ids, self.device)
         self._cache = ids
         return self.weight.value[ids]  # (..., E)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from rnnlab._array import Array
 from rnnlab.nn.activations import interpolate, sigmoid_, tanh_
 from rnnlab.nn.recurrent import Recurrent
@@ -82,14 +80,15 @@ class GRU(Recurrent):
         dgx_r, dgx_z, dgx_n = dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:]
         # h_t = (1 - z) * n + z * h_{t-1}
         dh_prev = dh * z
-        np.multiply(dh, 1 - z, out=dgx_n)  # dn
-        np.multiply(dh, h_prev - n, out=dgx_z)  # dz
+        xp = self.xp
+        xp.multiply(dh, 1 - z, out=dgx_n)  # dn
+        xp.multiply(dh, h_prev - n, out=dgx_z)  # dz
         dgx_z *= z * (1 - z)  # through z's sigmoid
         # n = tanh(gx_n + r * gh_n)
         dgx_n *= 1 - n * n  # through n's tanh
-        np.multiply(dgx_n, gh_n, out=dgx_r)  # dr
+        xp.multiply(dgx_n, gh_n, out=dgx_r)  # dr
         dgx_r *= r * (1 - r)  # through r's sigmoid
-        np.multiply(dgx_n, r, out=dGh_t[..., 2 * H:])  # dgh_n = dgx_n * r
+        xp.multiply(dgx_n, r, out=dGh_t[..., 2 * H:])  # dgh_n = dgx_n * r
         dGh_t[..., :2 * H] = dG_t[..., :2 * H]  # r and z read gh_r, gh_z as they read gx
         dh_prev += dGh_t @ p["weight_hh"].value  # (..., N, H)
         if held:

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
+from rnnlab.device import Device
 from rnnlab.nn.module import Module, Parameter
 
 
@@ -45,6 +46,7 @@ class Linear(Module):
         *,
         bias: bool = True,
         dtype: DTypeLike = np.float32,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         check_sizes(in_features=in_features, out_features=out_features)
@@ -61,6 +63,7 @@ class Linear(Module):
             else None
         )
         self._cache: tuple[Array, tuple[int, ...]] | None = None
+        self._place(device)
 
     def forward(self, x: Array) -> Array:
         check_array("x", x, self.dtype, getattr(x, "ndim", -1))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype
+from rnnlab.device import Device, array_module, device_of, to_device, to_host
 from rnnlab.nn.module import Module
 
 
@@ -35,6 +38,11 @@ class SoftmaxCrossEntropy(Module):
     ``last_count`` (K) let evaluation code form exact per-token means over many batches.
     ``dtype=None`` accepts float32 or float64 logits; a dtype given requires it.
 
+    On a GPU the logits are CuPy arrays; targets and mask may be NumPy arrays (checked on
+    the host, then uploaded). There ``forward`` returns the loss as a 0-d device array,
+    unread (``float(loss)`` reads it; the training loop reads it with the gradient norm, in
+    one transfer), and ``last_loss_sum`` reads the sum when asked.
+
     Examples::
 
         >>> crit = SoftmaxCrossEntropy()
@@ -47,15 +55,17 @@ class SoftmaxCrossEntropy(Module):
     """
 
     def __init__(
-        self, *, ignore_index: int | None = None, dtype: DTypeLike | None = None
+        self, *, ignore_index: int | None = None, dtype: DTypeLike | None = None,
+        device: str | Device = "cpu",
     ) -> None:
         if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
             raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
         self.dtype = None if dtype is None else check_float_dtype(dtype)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
-        self.last_loss_sum = 0.0
+        self._loss_sum: Any = 0.0  # a float, or a 0-d device array not read yet
         self.last_count = 0
         self._cache: tuple[Array, Array, Array, Array, Array | None, tuple[int, ...]] | None = None
+        self._place(device)
 
     def _check_inputs(self, logits: Array, targets: Array, mask: Array | None) -> None:
         if not hasattr(logits, "shape") or not hasattr(logits, "dtype"):
@@ -90,7 +100,8 @@ class SoftmaxCrossEntropy(Module):
         self._check_inputs(logits, targets, mask)
         C = logits.shape[-1]
         Z = logits.reshape(-1, C)  # (M, C)
-        t = targets.reshape(-1)  # (M,)
+        t = to_host(targets).reshape(-1)  # (M,) checked and indexed on the host
+        mask = None if mask is None else to_host(mask)
         counted = None if self.ignore_index is None else t != self.ignore_index  # (M,) bool
         if mask is not None:
             counted = mask.reshape(-1) if counted is None else counted & mask.reshape(-1)
@@ -103,19 +114,33 @@ class SoftmaxCrossEntropy(Module):
                     f"targets must lie in [0, {C}) (number of classes) or equal ignore_index="
                     f"{self.ignore_index}, got target {lo if lo < 0 else hi}"
                 )
+        xp, where = array_module(Z), device_of(Z)
+        if xp is not np:  # the logits' device: the indices go there once
+            rows, t_k = to_device(rows, where), to_device(t_k, where)
+            counted = None if counted is None else to_device(counted, where)
 
-        exps = np.empty(Z.shape, Z.dtype)  # (M, C): the one buffer, reused by backward
-        np.subtract(Z, Z.max(axis=1, keepdims=True), out=exps)  # shifted logits s <= 0
+        exps = xp.empty(Z.shape, Z.dtype)  # (M, C): the one buffer, reused by backward
+        xp.subtract(Z, Z.max(axis=1, keepdims=True), out=exps)  # shifted logits s <= 0
         s_t = exps[rows, t_k]  # (K,) target's shifted logit, read before exp overwrites it
-        np.exp(exps, out=exps)  # exp(s); p = exp(s) / sums is formed in backward, in one pass
+        xp.exp(exps, out=exps)  # exp(s); p = exp(s) / sums is formed in backward, in one pass
         sums = exps.sum(axis=1, keepdims=True)  # (M, 1)
-        losses = np.log(sums[rows, 0]) - s_t  # (K,) -log p_t = log sum_j exp(s_j) - s_t
+        losses = xp.log(sums[rows, 0]) - s_t  # (K,) -log p_t = log sum_j exp(s_j) - s_t
 
         # float64 accumulation: the sum may span a whole corpus via last_loss_sum.
-        self.last_loss_sum = float(losses.sum(dtype=np.float64))
+        total = losses.sum(dtype=np.float64)
+        self._loss_sum = float(total) if xp is np else total  # on a GPU: not read here
         self.last_count = int(rows.size)
         self._cache = (exps, sums, rows, t_k, counted, tuple(logits.shape))
-        return self.last_loss_sum / self.last_count if self.last_count else 0.0
+        if xp is np:
+            return self._loss_sum / self.last_count if self.last_count else 0.0
+        return total / max(self.last_count, 1)  # 0-d, on the device (0 when K = 0)
+
+    @property
+    def last_loss_sum(self) -> float:
+        """The last forward's summed loss over the counted positions (float64)."""
+        if not isinstance(self._loss_sum, float):
+            self._loss_sum = float(self._loss_sum)  # a device-to-host read, once
+        return self._loss_sum
 
     def backward(self, dloss: float = 1.0) -> Array:
         """``dL/dlogits`` (..., C), scaled by the upstream scalar gradient ``dloss``."""

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.device import Device, to_device
 from rnnlab.nn.activations import (
     gate_activations_,
     gate_constants,
@@ -90,16 +91,22 @@ class LSTM(Recurrent):
         peephole: bool = False,
         forget_bias: float | None = None,
         dtype: Any = np.float32,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         self.peephole = peephole
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, device=device, rng=rng)
         self.forget_bias = None if forget_bias is None else float(forget_bias)
         if self.forget_bias is not None:
             self.init_forget_bias(self.forget_bias)
+        self._moved()  # the gate constants, on the layer's device
+
+    def _moved(self) -> None:
+        super()._moved()
         # the four blocks [i f g o] are [sigma sigma tanh sigma] (activations.gate_constants)
-        self._scale, self._shift, self._beta = gate_constants("ssts", hidden_size, self.dtype)
+        constants = gate_constants("ssts", self.hidden_size, self.dtype)
+        self._scale, self._shift, self._beta = (to_device(a, self.device) for a in constants)
 
     def init_forget_bias(self, value: float) -> None:
         """Set every layer's forget-gate bias to ``value``: b_ih's f block to it, b_hh's to 0.
@@ -132,7 +139,8 @@ class LSTM(Recurrent):
         h_prev, c_prev, c = b["h"][t], b["c"][t], b["c"][t + 1]  # (N, H)
         a = b["ifgo"][t]  # (N, 4H): x_t W_ih^T + b on entry; [i f g o] on exit
         scratch = self._buffer(k, "scratch", a.shape)  # (N, 4H), reused every step
-        a += np.matmul(h_prev, p["weight_hh"].value.T, out=scratch)  # + h_{t-1} W_hh^T
+        xp = self.xp
+        a += xp.matmul(h_prev, p["weight_hh"].value.T, out=scratch)  # + h_{t-1} W_hh^T
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         if self.peephole:
             i += p["weight_ci"].value * c_prev
@@ -141,19 +149,19 @@ class LSTM(Recurrent):
             tanh_(g)  # g = tanh(a_g)
         else:
             gate_activations_(a, self._scale, self._shift)  # [i f g o] = [s s tanh s](a)
-        np.multiply(f, c_prev, out=c)  # c_t = f * c_{t-1} + i * g
-        c += np.multiply(i, g, out=scratch[:, :H])
+        xp.multiply(f, c_prev, out=c)  # c_t = f * c_{t-1} + i * g
+        c += xp.multiply(i, g, out=scratch[:, :H])
         if self.peephole:
             o += p["weight_co"].value * c
             sigmoid_(o)  # o = sigma(a_o + w_co c_t)
-        tanh_c = np.tanh(c, out=b["tanh_c"][t])
-        np.multiply(o, tanh_c, out=b["h"][t + 1])  # h_t = o * tanh(c_t)
+        tanh_c = xp.tanh(c, out=b["tanh_c"][t])
+        xp.multiply(o, tanh_c, out=b["h"][t + 1])  # h_t = o * tanh(c_t)
 
     def _step_backward(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
     ) -> tuple[Array, ...]:
         (dh, dc), held = self._hold(t, dstate)  # dh_t, dc_t: (..., N, H)
-        b, p, H = self._buffers[k], self.weights[k], self.hidden_size
+        b, p, H, xp = self._buffers[k], self.weights[k], self.hidden_size, self.xp
         ifgo, c_prev, tanh_c = b["ifgo"][t], b["c"][t], b["tanh_c"][t]
         i, f, g, o = ifgo[:, :H], ifgo[:, H:2 * H], ifgo[:, 2 * H:3 * H], ifgo[:, 3 * H:]
         da_i, da_f, da_g, da_o = (dG_t[..., :H], dG_t[..., H:2 * H], dG_t[..., 2 * H:3 * H],
@@ -161,7 +169,7 @@ class LSTM(Recurrent):
         # [i(1-i) f(1-f) 1-g^2 o(1-o)]: each gate's derivative, (N, 4H)
         act = gate_derivatives(ifgo, self._beta, self._buffer(k, "act", ifgo.shape),
                                self._buffer(k, "scratch", ifgo.shape))
-        np.multiply(dh, tanh_c, out=da_o)  # do = dh_t * tanh(c_t)
+        xp.multiply(dh, tanh_c, out=da_o)  # do = dh_t * tanh(c_t)
         if self.peephole:
             da_o *= act[:, 3 * H:]  # da_o = do * o(1-o), needed for dc_t just below
         dc_t = tanh_backward(dh, tanh_c, self._buffer(k, "dc_t", dh.shape))
@@ -169,9 +177,9 @@ class LSTM(Recurrent):
         dc_t += dc  # dc_t = dc + dh_t * o * (1 - tanh^2(c_t)); dc is read for the last time
         if self.peephole:
             dc_t += p["weight_co"].value * da_o
-        np.multiply(dc_t, g, out=da_i)  # di = dc_t * g
-        np.multiply(dc_t, c_prev, out=da_f)  # df = dc_t * c_{t-1}
-        np.multiply(dc_t, i, out=da_g)  # dg = dc_t * i
+        xp.multiply(dc_t, g, out=da_i)  # di = dc_t * g
+        xp.multiply(dc_t, c_prev, out=da_f)  # df = dc_t * c_{t-1}
+        xp.multiply(dc_t, i, out=da_g)  # dg = dc_t * i
         if self.peephole:
             dG_t[..., :3 * H] *= act[:, :3 * H]  # da_o is done already
         else:
@@ -179,10 +187,10 @@ class LSTM(Recurrent):
         # one dc_prev buffer for all steps: dc (read above, not below) is this very buffer
         # when no cell output was returned, so it must be read before this line writes it
         # (tests/test_reference_cells.py fails otherwise)
-        dc_prev = np.multiply(dc_t, f, out=self._buffer(k, "dc_prev", dh.shape))
+        dc_prev = xp.multiply(dc_t, f, out=self._buffer(k, "dc_prev", dh.shape))
         if self.peephole:
             dc_prev += p["weight_ci"].value * da_i + p["weight_cf"].value * da_f
-        dh_prev = np.matmul(dG_t, p["weight_hh"].value, out=self._buffer(k, "dh_prev", dh.shape))
+        dh_prev = xp.matmul(dG_t, p["weight_hh"].value, out=self._buffer(k, "dh_prev", dh.shape))
         if held:
             dh_prev += held[0]
             dc_prev += held[1]
@@ -191,8 +199,8 @@ class LSTM(Recurrent):
     def _extra_weight_grads(self, k: int, dG: Array) -> None:
         if not self.peephole:
             return
-        p, c, H = self.weights[k], self._buffers[k]["c"], self.hidden_size
-        p["weight_ci"].grad += np.einsum("tnh,tnh->h", dG[..., :H], c[:-1])
-        p["weight_cf"].grad += np.einsum("tnh,tnh->h", dG[..., H:2 * H], c[:-1])
+        p, c, H, xp = self.weights[k], self._buffers[k]["c"], self.hidden_size, self.xp
+        p["weight_ci"].grad += xp.einsum("tnh,tnh->h", dG[..., :H], c[:-1])
+        p["weight_cf"].grad += xp.einsum("tnh,tnh->h", dG[..., H:2 * H], c[:-1])
         # c[1:] is held past a sequence's end, but there da_o is zero
-        p["weight_co"].grad += np.einsum("tnh,tnh->h", dG[..., 3 * H:], c[1:])
+        p["weight_co"].grad += xp.einsum("tnh,tnh->h", dG[..., 3 * H:], c[1:])

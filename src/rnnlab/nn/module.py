@@ -7,17 +7,22 @@ never owns recurrent state (that is passed in and returned). The protocol:
 - ``dx = layer.backward(dout)`` *adds* parameter gradients into ``p.grad`` (so a tied
   parameter used twice receives both contributions) and returns the input gradient;
 - ``named_params()`` maps dotted names to parameters, each shared object listed once;
-- ``zero_grad()``, ``train()`` and ``eval()`` as in PyTorch.
+- ``zero_grad()``, ``train()`` and ``eval()`` as in PyTorch;
+- ``to(device)`` moves every parameter (value and gradient) to a device
+  (:mod:`rnnlab.device`): ``self.device`` and ``self.xp``, the array module the layer's
+  math is written with (numpy, or cupy on a GPU), follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.device import CPU, Device, array_module, free_memory, to_device
 
 
 class Parameter:
@@ -27,7 +32,7 @@ class Parameter:
 
     def __init__(self, value: Array) -> None:
         self.value = value
-        self.grad = np.zeros_like(value)
+        self.grad = array_module(value).zeros_like(value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -41,6 +46,9 @@ class Module:
     """Base class: parameter discovery, gradient reset and train/eval mode."""
 
     training: bool = True
+    device: Device = CPU  # where the parameters live (to() changes it)
+    xp: ModuleType = np  # the array module of that device: numpy or cupy
+    _forward_caches: tuple[str, ...] = ("_cache",)  # attributes to() resets to None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -84,6 +92,52 @@ class Module:
             yield prefix + name, p
         for name, child in self.children():
             yield from child._walk_params(f"{prefix}{name}.")
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every descendant, each once (depth first)."""
+        seen: set[int] = set()
+        stack: list[Module] = [self]
+        while stack:
+            m = stack.pop()
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield m
+                stack.extend(child for _, child in reversed(list(m.children())))
+
+    def to(self, device: str | Device) -> Module:
+        """Move every parameter's value and gradient to ``device`` ("cpu", "cuda", "cuda:N"),
+        with every child; returns self (PyTorch's ``model.to``).
+
+        What a forward cached is dropped (the next forward rebuilds it), and the memory the
+        arrays held on the GPU they leave is given back to it. A DeviceError (one line) when
+        the device cannot be used here (no CuPy, no GPU).
+        """
+        d = Device.parse(device)
+        xp = d.xp  # checks the device first: nothing moves if it cannot be used
+        old = {m.device for m in self.modules()}
+        with d.use():
+            for p in self.named_params().values():  # a tied parameter once
+                p.value, p.grad = to_device(p.value, d), to_device(p.grad, d)
+            for m in self.modules():
+                m.device, m.xp = d, xp
+                m._moved()
+        for o in old - {d}:
+            free_memory(o)
+        return self
+
+    def _place(self, device: str | Device) -> None:
+        """The end of a constructor: built on the CPU from the NumPy generator, the module
+        moves to ``device`` (so one seed gives the same weights on every device)."""
+        d = Device.parse(device)
+        if d != self.device:
+            self.to(d)
+
+    def _moved(self) -> None:
+        """After ``to``: drop what the last forward cached (the attributes named in
+        ``_forward_caches``; subclasses may also move their constants)."""
+        for name in self._forward_caches:
+            if name in vars(self):
+                setattr(self, name, None)
 
     def zero_grad(self) -> None:
         for p in self.named_params().values():

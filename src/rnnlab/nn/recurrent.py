@@ -14,7 +14,8 @@ Past a sequence's end (``lengths``) the state is held and the output is zero. La
 can be looked up per token instead (``forward_rows``; ``_input_table.py``), and
 ``backward(..., truncate=k)`` lets each step's gradient back through k steps at most
 (``_truncate.py``). With ``bidirectional=True`` each layer has a second, reverse direction
-(``_bidirectional.py``).
+(``_bidirectional.py``). ``device="cuda"`` puts the layer on a GPU (``rnnlab.device``):
+there the steps are the cell's fused kernels, when it has them, else the same code on CuPy.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_rng, check_sizes, uniform
+from rnnlab.device import Device
 from rnnlab.nn._bidirectional import Bidirectional, named_params_both_ways
 from rnnlab.nn._input_table import InputTable
 from rnnlab.nn._introspect import Introspection
+from rnnlab.nn._on_device import OnDevice
 from rnnlab.nn._state import (
     State,
     add_output_grad,
@@ -40,11 +43,10 @@ from rnnlab.nn._state import (
     split_state,
 )
 from rnnlab.nn._truncate import truncated_loop
-from rnnlab.nn.dropout import dropout_mask
 from rnnlab.nn.module import Module, Parameter
 
 
-class Recurrent(InputTable, Bidirectional, Introspection, Module):
+class Recurrent(OnDevice, InputTable, Bidirectional, Introspection, Module):
     """Base of the stacked recurrent layers (time-major ``(T, N, D)``, PyTorch's layout).
 
     The contract between this class and a cell (RNN, LSTM, GRU). A cell sets::
@@ -80,6 +82,9 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
     and the next call's dstate may be those same arrays (dc is, without cell outputs): a
     step reads all of dstate before it writes what it returns. Past a sequence's end it
     applies ``_hold``. After forward the layer's output y is ``h[1:]`` of the top layer.
+    On a CUDA device the loops call ``_step_forward_cuda`` and ``_step_backward_cuda``
+    instead (same signatures, same buffers) when the cell defines them, ``fused`` is True
+    and the array module can compile kernels (``_on_device.py``).
 
     With ``bidirectional=True``, k above indexes (layer, direction) pairs: slot 2l is layer
     l's forward direction and 2l+1 its reverse one, whose buffers hold the time-reversed
@@ -91,10 +96,10 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
     gate_buffer: str | None = None
     step_buffers: tuple[str, ...] = ()
     separate_hidden_grad = False
-
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *,
                  bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = np.float32, rng: np.random.Generator) -> None:
+                 dtype: Any = np.float32, device: str | Device = "cpu",
+                 rng: np.random.Generator) -> None:
         check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -118,6 +123,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
         self._buffers: list[dict[str, Array]] = [{} for _ in range(num_layers * dirs)]
         self._inputs: list[Array | None] = [None] * (num_layers * dirs)  # each x, for dW_ih
         self._kept_grads: list[tuple[Array, ...] | None] = []  # backward(keep_state_grads=True)
+        self._place(device)
 
     def _param_shapes(self, in_size: int) -> dict[str, tuple[int, ...]]:
         gh = self.gates * self.hidden_size
@@ -151,21 +157,13 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    def _buffer(self, k: int, name: str, shape: tuple[int, ...]) -> Array:
-        """An array reused across calls while its shape stays the same (no per-call allocation)."""
-        buf = self._buffers[k].get(name)
-        if buf is None or buf.shape != shape:
-            buf = np.empty(shape, self.dtype)
-            self._buffers[k][name] = buf
-        return buf
-
     def _split(self, state: State, N: int, what: str = "state") -> list[tuple[Array, ...]]:
         if self.bidirectional:  # slot order: PyTorch's [l0 fwd, l0 rev, l1 fwd, ...]
             shape, rows = (2 * self.num_layers, N, self.hidden_size), "num_layers * 2"
         else:
             shape, rows = (self.num_layers, N, self.hidden_size), "num_layers"
         return split_state(state, self.state_names, shape, self.dtype, type(self).__name__, what,
-                           rows)
+                           rows, self.xp)
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: Array, state: State = None, lengths: Any = None, *,
@@ -215,7 +213,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
             return self._forward_both_ways(x, state, lengths, return_cells)
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         states0 = self._split(state, N)
-        mask = length_mask(lengths, T, N)
+        mask = length_mask(lengths, T, N, self.device)
         drops: list[Array | None] = []
         inp, finals = x, []
         for k in range(self.num_layers):
@@ -227,7 +225,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
             finals.append(tuple(self._buffers[k][name][T] for name in self.state_names))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
         self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
-                       "rows": rows is not None}
+                       "rows": rows is not None, "ids": None if rows is None else rows[1]}
         y: Any = masked_output(self._buffers[-1]["h"][1:], mask)
         if return_cells:
             y = (y, masked_output(self._buffers[-1]["c"][1:], mask))
@@ -247,17 +245,18 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
             table.take(ids, axis=0, out=G)
         elif x is not None:
             W_ih = self.weights[k]["weight_ih"].value  # (gates*H, D)
-            np.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
+            self.xp.matmul(x.reshape(T * N, -1), W_ih.T, out=G.reshape(T * N, -1))
             b = self._input_bias(k)
             if b is not None:
                 G += b
         self._inputs[k] = x  # by reference, not a copy (None: rows were looked up)
+        step, copyto = self._steps()[0], self.xp.copyto
         for t in range(T):
-            self._step_forward(k, t)
+            step(k, t)
             if mask is not None:  # past its end a sequence keeps its state
                 for name in self.state_names:
                     s = self._buffers[k][name]
-                    np.copyto(s[t + 1], s[t], where=~mask[t])
+                    copyto(s[t + 1], s[t], where=~mask[t])
 
     def _input_bias(self, k: int) -> Array | None:
         """Bias folded into the all-steps input projection (RNN, LSTM: b_ih + b_hh)."""
@@ -297,7 +296,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
         if self.bidirectional:
             return self._backward_both_ways(dy, dstate, truncate)
         dy, dcy = output_grads(dy, c["cells"], (c["T"], c["N"], self.hidden_size), self.dtype,
-                               c["mask"], None if truncate is None else truncate + 1)
+                               c["mask"], None if truncate is None else truncate + 1, self.xp)
         dstates = self._split(dstate, c["N"], what="dstate")
         d, dstates0 = dy, []
         for k in reversed(range(self.num_layers)):
@@ -318,6 +317,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
         GH = self.gates * self.hidden_size
         dG = self._buffer(k, "dG", (T, N, GH))
         dGh = self._buffer(k, "dGh", (T, N, GH)) if self.separate_hidden_grad else None
+        step_backward = self._steps()[1]
         if truncate is None:
             dGh_ = dG if dGh is None else dGh
             kept = self._grad_store(T, N) if self._kept_grads else None
@@ -326,7 +326,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
                 if kept is not None:  # all that reaches h_t (and c_t) from outside step t
                     for store, d in zip(kept, dstate, strict=True):
                         store[t] = d
-                dstate = self._step_backward(k, t, dstate, dG[t], dGh_[t])
+                dstate = step_backward(k, t, dstate, dG[t], dGh_[t])
             if kept is not None:
                 self._kept_grads[k] = kept
             if W_ih is None:  # forward_rows: the rows' gradient, (T, N, GH)
@@ -334,7 +334,7 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
             else:
                 dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
         else:
-            step = partial(self._step_backward, k)
+            step = partial(step_backward, k)
             dx, dstate = truncated_loop(step, W_ih, dy, dcy, dstate, dG, dGh, truncate + 1)
         self._weight_grads(k, dG, dG if dGh is None else dGh)
         return dx, dstate
@@ -368,8 +368,3 @@ class Recurrent(InputTable, Bidirectional, Introspection, Module):
     def _step_backward(self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array,
                        dGh_t: Array) -> tuple[Array, ...]:
         raise NotImplementedError
-
-    def _dropout_mask(self, k: int, shape: tuple[int, ...]) -> Array | None:
-        if k == 0 or self.dropout == 0.0 or not self.training:
-            return None
-        return dropout_mask(self.rng, self.dropout, shape, self.dtype)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab._array import Array
+from rnnlab.device import Device
 from rnnlab.nn.activations import relu_, relu_backward, tanh_, tanh_backward
 from rnnlab.nn.recurrent import Recurrent
 
@@ -59,13 +60,14 @@ class RNN(Recurrent):
         dropout: float = 0.0,
         bidirectional: bool = False,
         dtype: Any = np.float32,
+        device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias=bias, dropout=dropout,
-                         bidirectional=bidirectional, dtype=dtype, rng=rng)
+                         bidirectional=bidirectional, dtype=dtype, device=device, rng=rng)
 
     def _step_forward(self, k: int, t: int) -> None:
         b = self._buffers[k]

@@ -34,13 +34,15 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import device_of, to_device, to_host
 from rnnlab.nn.module import Module
 
 
 def export_params(module: Module, grads: bool = False) -> dict[str, np.ndarray]:
     """Name -> copy of each parameter (or its gradient, with ``grads=True``), PyTorch names."""
     params = module.named_params(remove_duplicate=False)
-    return {name: np.array(p.grad if grads else p.value, copy=True) for name, p in params.items()}
+    return {name: np.array(to_host(p.grad if grads else p.value), copy=True)
+            for name, p in params.items()}
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -71,4 +73,5 @@ def import_params(module: Module, state_dict: Mapping[str, Any]) -> None:
             raise ValueError(f"parameter {name!r} has shape {arrays[name].shape} in the "
                              f"state_dict but {p.value.shape} in the module")
     for name, p in params.items():
-        p.value[...] = arrays[name].astype(p.value.dtype, copy=False)
+        p.value[...] = to_device(arrays[name].astype(p.value.dtype, copy=False),
+                                 device_of(p.value))

@@ -18,11 +18,11 @@ array([ 0., -2.])
 
 from rnnlab.optim.adaptive import Adagrad, Adam, RMSprop
 from rnnlab.optim.base import Optimizer, Params
-from rnnlab.optim.clip import clip_grad_norm, grad_norm
+from rnnlab.optim.clip import clip_and_read, clip_grad_norm, grad_norm
 from rnnlab.optim.sgd import SGD
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad,
                                           "rmsprop": RMSprop}
 
 __all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "Optimizer", "Params", "RMSprop",
-           "clip_grad_norm", "grad_norm"]
+           "clip_and_read", "clip_grad_norm", "grad_norm"]

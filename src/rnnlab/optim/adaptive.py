@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.nn.module import Parameter
-from rnnlab.optim.base import Optimizer, Params, _axpy, _check
+from rnnlab.optim.base import Optimizer, Params, _axpy, _check, _xp
 
 
 class Adagrad(Optimizer):
@@ -34,15 +34,15 @@ class Adagrad(Optimizer):
         return ("sum",)
 
     def _init_buffer(self, name: str, p: Parameter) -> np.ndarray:
-        return np.full_like(p.value, self.initial_accumulator_value)
+        return _xp(p.value).full_like(p.value, self.initial_accumulator_value)
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        tmp = self._tmp(p, 1)
+        tmp, xp = self._tmp(p, 1), _xp(g)
         s = state["sum"]
-        s += np.multiply(g, g, out=tmp)
-        np.sqrt(s, out=tmp)
+        s += xp.multiply(g, g, out=tmp)
+        xp.sqrt(s, out=tmp)
         tmp += self.eps
-        np.divide(g, tmp, out=tmp)
+        xp.divide(g, tmp, out=tmp)
         _axpy(p.value, -float(self.lr), tmp, tmp)
 
 
@@ -79,19 +79,19 @@ class RMSprop(Optimizer):
         return ("square_avg", *extra)
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        tmp = self._tmp(p, 1)
+        tmp, xp = self._tmp(p, 1), _xp(g)
         v = state["square_avg"]
         v *= self.alpha
-        _axpy(v, 1.0 - self.alpha, np.multiply(g, g, out=tmp), tmp)
+        _axpy(v, 1.0 - self.alpha, xp.multiply(g, g, out=tmp), tmp)
         if self.centered:
             gavg = state["grad_avg"]
-            _axpy(gavg, 1.0 - self.alpha, np.subtract(g, gavg, out=tmp), tmp)
-            np.subtract(v, np.multiply(gavg, gavg, out=tmp), out=tmp)
-            np.sqrt(tmp, out=tmp)
+            _axpy(gavg, 1.0 - self.alpha, xp.subtract(g, gavg, out=tmp), tmp)
+            xp.subtract(v, xp.multiply(gavg, gavg, out=tmp), out=tmp)
+            xp.sqrt(tmp, out=tmp)
         else:
-            np.sqrt(v, out=tmp)
+            xp.sqrt(v, out=tmp)
         tmp += self.eps
-        np.divide(g, tmp, out=tmp)
+        xp.divide(g, tmp, out=tmp)
         d = tmp
         if self.momentum > 0.0:
             d = state["momentum_buffer"]
@@ -137,21 +137,21 @@ class Adam(Optimizer):
         return 0.0 if self.decoupled else self.weight_decay
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
-        tmp = self._tmp(p, 1)
+        tmp, xp = self._tmp(p, 1), _xp(g)
         lr = float(self.lr)
         b1, b2 = self.betas
         if self.decoupled and self.weight_decay != 0.0:
             p.value *= 1.0 - lr * self.weight_decay
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        _axpy(m, 1.0 - b1, np.subtract(g, m, out=tmp), tmp)
+        _axpy(m, 1.0 - b1, xp.subtract(g, m, out=tmp), tmp)
         v *= b2
-        _axpy(v, 1.0 - b2, np.multiply(g, g, out=tmp), tmp)
+        _axpy(v, 1.0 - b2, xp.multiply(g, g, out=tmp), tmp)
         t = self.steps + 1
         # Python floats, like torch's non-capturable path, so both round the same way.
         step_size = lr / (1.0 - b1**t)
         bias_correction2_sqrt = (1.0 - b2**t) ** 0.5
-        np.sqrt(v, out=tmp)
+        xp.sqrt(v, out=tmp)
         tmp /= bias_correction2_sqrt
         tmp += self.eps
-        np.divide(m, tmp, out=tmp)
+        xp.divide(m, tmp, out=tmp)
         _axpy(p.value, -step_size, tmp, tmp)

@@ -1,12 +1,20 @@
-"""The optimizer base class: parameter bookkeeping, weight decay, checkpoint state."""
+"""The optimizer base class: parameter bookkeeping, weight decay, checkpoint state.
+
+A state array (Adam's moments, ...) lives where its parameter lives: made on its device,
+and moved there at the next step when the parameter moved (``model.to(device)``) since.
+``state_dict`` returns host copies; ``load_state_dict`` uploads them to the parameters'
+devices, so a checkpoint is the same whatever device wrote it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from rnnlab.device import array_module, device_of, to_device, to_host
 from rnnlab.nn.module import Parameter
 
 Params = Mapping[str, Parameter] | Iterable[Parameter]
@@ -43,8 +51,13 @@ def _axpy(y: np.ndarray, a: float, x: np.ndarray, tmp: np.ndarray) -> None:
     if a == 1.0:
         y += x
     else:
-        np.multiply(x, a, out=tmp)
+        _xp(x).multiply(x, a, out=tmp)
         y += tmp
+
+
+def _xp(a: Any) -> ModuleType:
+    """numpy for a NumPy array (the fast path: one type check), else the array's module."""
+    return np if type(a) is np.ndarray else array_module(a)
 
 
 class Optimizer:
@@ -65,40 +78,55 @@ class Optimizer:
             name: {b: self._init_buffer(b, p) for b in self._buffer_names()}
             for name, p in self.params.items()
         }
-        # Flat per-(dtype, slot) work arrays, so steps reuse memory instead of allocating.
-        self._scratch: dict[tuple[str, int], np.ndarray] = {}
+        # Flat per-(device, dtype, slot) work arrays, so steps reuse memory, not allocate.
+        self._scratch: dict[tuple[str, str, int], np.ndarray] = {}
 
     def _buffer_names(self) -> tuple[str, ...]:
         return ()
 
     def _init_buffer(self, name: str, p: Parameter) -> np.ndarray:
-        return np.zeros_like(p.value)
+        return array_module(p.value).zeros_like(p.value)
 
     def _l2(self) -> float:
         return self.weight_decay
 
     def _tmp(self, p: Parameter, slot: int) -> np.ndarray:
         """A work array shaped like ``p.value``; its contents are garbage."""
-        key = (p.value.dtype.str, slot)
+        v = p.value
+        key = ("cpu" if type(v) is np.ndarray else str(device_of(v)), v.dtype.str, slot)
         buf = self._scratch.get(key)
-        if buf is None or buf.size < p.value.size:
-            buf = self._scratch[key] = np.empty(p.value.size, dtype=p.value.dtype)
+        if buf is None or buf.size < v.size:
+            buf = self._scratch[key] = array_module(v).empty(v.size, dtype=v.dtype)
         return buf[: p.value.size].reshape(p.value.shape)
 
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
         wd = self._l2()
         for name, p in self.params.items():
+            state = self._follow(p, self.state[name])
             g = p.grad
             if wd != 0.0:
                 # g + λθ goes to a work array: p.grad itself must stay untouched.
-                g = np.multiply(p.value, wd, out=self._tmp(p, 0))
+                g = _xp(p.value).multiply(p.value, wd, out=self._tmp(p, 0))
                 g += p.grad
-            self._update(p, g, self.state[name])
+            self._update(p, g, state)
         self.steps += 1
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def _follow(p: Parameter, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``state``, its arrays moved to ``p``'s device if ``p`` moved since they were made
+        (on the CPU one type check per array)."""
+        v = p.value
+        for b, buf in state.items():
+            if type(buf) is np.ndarray and type(v) is np.ndarray:
+                continue
+            where = device_of(v)
+            if device_of(buf) != where:
+                state[b] = to_device(buf, where)
+        return state
 
     def zero_grad(self) -> None:
         for p in self.params.values():
@@ -114,7 +142,7 @@ class Optimizer:
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """``(arrays, meta)``: copies of the buffers keyed ``"<param>.<buffer>"``, and meta."""
-        arrays = {k: buf.copy() for k, buf in self._flat_state().items()}
+        arrays = {k: np.array(to_host(buf)) for k, buf in self._flat_state().items()}  # copies
         meta = {"optimizer": type(self).__name__, "step": self.steps,
                 "hyperparams": self.hyperparams()}
         return arrays, meta
@@ -145,8 +173,8 @@ class Optimizer:
             if keys:
                 raise ValueError(f"optimizer state {problem} array {sorted(keys)[0]!r}")
         for key, buf in expected.items():
-            a = np.asarray(arrays[key])
+            a = to_host(arrays[key])
             if a.shape != buf.shape:
                 raise ValueError(f"optimizer array {key!r} has shape {a.shape}, "
                                  f"expected {buf.shape}")
-            buf[...] = a
+            buf[...] = to_device(a.astype(buf.dtype, copy=False), device_of(buf))

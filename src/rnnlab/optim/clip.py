@@ -1,12 +1,18 @@
-"""Gradient clipping by the global L2 norm."""
+"""Gradient clipping by the global L2 norm.
+
+On a GPU the norm is reduced there, all parameters' squares summed on the device, and read
+back once (one scalar per step, not one per parameter); the scaling stays on the device.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from rnnlab.device import array_module, to_host
 from rnnlab.optim.base import Params, _check
 
 
@@ -48,7 +54,52 @@ def grad_norm(params: Params) -> float:
     >>> grad_norm([p, q])
     5.0
     """
-    return sum(_sum_squares(g) for g in _grads(params)) ** 0.5
+    grads = _grads(params)
+    if grads and array_module(grads[0]) is not np:
+        return _device_sum_squares(grads) ** 0.5
+    return sum(_sum_squares(g) for g in grads) ** 0.5
+
+
+def clip_and_read(params: Params, max_norm: float, loss: Any) -> tuple[float, float]:
+    """One training step's clipping: ``(loss, norm)`` as host floats, the norm before
+    clipping (``max_norm`` 0: no clipping, as :func:`grad_norm`).
+
+    On the CPU this is :func:`clip_grad_norm` (or :func:`grad_norm`) and ``float(loss)``. On
+    a GPU the norm stays there, the gradients are scaled there by min(1, c) (c as in
+    :func:`clip_grad_norm`; a non-finite norm scales nothing), and the loss (a 0-d device
+    array) and the norm come back together: the step's one device-to-host read.
+    """
+    grads = _grads(params)
+    if not grads or array_module(grads[0]) is np:
+        norm = clip_grad_norm(params, max_norm) if max_norm > 0 else grad_norm(params)
+        return float(loss), norm
+    xp = array_module(grads[0])
+    norm = xp.sqrt(sum(xp.dot(g.reshape(-1), g.reshape(-1)).astype(xp.float64)
+                       for g in grads))
+    if max_norm > 0:
+        coef = _check("max_norm", max_norm, "(0, inf)") / (norm + 1e-6)
+        coef = xp.where(xp.isfinite(norm) & (coef < 1.0), coef, 1.0)
+        for g in grads:
+            g *= coef.astype(g.dtype)
+    pair = to_host(xp.stack([xp.asarray(loss, dtype=xp.float64), norm]))  # the one read
+    read_loss, read_norm = float(pair[0]), float(pair[1])
+    if math.isinf(read_norm) and any(g.dtype != np.float64 for g in grads):
+        read_norm = _device_sum_squares(grads) ** 0.5  # float32 squares overflowed: float64
+        if max_norm > 0 and math.isfinite(read_norm) and max_norm / (read_norm + 1e-6) < 1:
+            for g in grads:
+                g *= max_norm / (read_norm + 1e-6)
+    return read_loss, read_norm
+
+
+def _device_sum_squares(grads: list[np.ndarray]) -> float:
+    """Σ over all gradients of Σ g², summed on their device (cuBLAS dot per gradient, the
+    total in float64), then one read to the host; redone in float64 if float32 overflowed."""
+    xp = array_module(grads[0])
+    total = sum(xp.dot(g.reshape(-1), g.reshape(-1)).astype(xp.float64) for g in grads)
+    out = float(total)  # type: ignore[arg-type]  # the step's one read of the norm
+    if math.isinf(out) and any(g.dtype != np.float64 for g in grads):
+        out = float(sum(xp.square(g, dtype=xp.float64).sum() for g in grads))
+    return out
 
 
 def clip_grad_norm(params: Params, max_norm: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.nn.module import Parameter
-from rnnlab.optim.base import Optimizer, Params, _axpy, _check
+from rnnlab.optim.base import Optimizer, Params, _axpy, _check, _xp
 
 
 class SGD(Optimizer):
@@ -55,7 +55,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 _axpy(buf, 1.0 - self.dampening, g, tmp)
             if self.nesterov:
-                d = np.multiply(buf, self.momentum, out=tmp)
+                d = _xp(buf).multiply(buf, self.momentum, out=tmp)
                 d += g
             else:
                 d = buf

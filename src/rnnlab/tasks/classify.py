@@ -19,6 +19,7 @@ from rnnlab.data.tasks import (
     task_vocab,
 )
 from rnnlab.data.vocab import Vocab
+from rnnlab.device import to_host
 from rnnlab.metrics import accuracy, confusion_matrix, macro_f1
 from rnnlab.models import SequenceClassifier
 from rnnlab.models.classifier import softmax
@@ -65,8 +66,8 @@ class ClassifyTask(SequenceTask):
                 rng: np.random.Generator | None = None) -> PaddedBatches:
         return PaddedBatches(enc.inputs, enc.targets, batch_size, rng=rng)
 
-    def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
-        return float(model.loss(batch.x, batch.y, batch.lengths))
+    def loss(self, model: Any, batch: Batch, enc: Encoded) -> Any:
+        return model.loss(batch.x, batch.y, batch.lengths)
 
     def infer(self, model: Any, enc: Encoded, batch_size: int,
               max_length: int | None = None) -> tuple[list[Any], LossSum]:
@@ -76,7 +77,7 @@ class ClassifyTask(SequenceTask):
             logits = model.forward(b.x, b.lengths)  # (N, C)
             model.criterion.forward(logits, b.y)
             loss.add(model.criterion)
-            pred[b.index] = logits.argmax(axis=-1)
+            pred[b.index] = to_host(logits.argmax(axis=-1))
         return pred.tolist(), loss
 
     def score(self, enc: Encoded, predicted: list[Any], loss: LossSum) -> dict[str, Any]:
@@ -93,7 +94,7 @@ class ClassifyTask(SequenceTask):
         inputs = encode_texts(texts, self.vocab)
         out: list[tuple[str, dict]] = [("", {})] * len(texts)
         for b in in_order(inputs, batch_size):
-            probs = softmax(model.forward(b.x, b.lengths))  # (N, C)
+            probs = to_host(softmax(model.forward(b.x, b.lengths)))  # (N, C)
             for n, i in enumerate(b.index):
                 label = self.labels.names[int(probs[n].argmax())]
                 out[i] = (label, {"label": label, "probabilities": dict(

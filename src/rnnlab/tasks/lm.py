@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.data import BPTTBatches, Vocab, bundled_corpus, encode_file, read_text
+from rnnlab.device import to_host
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
 from rnnlab.metrics import describe_perplexity, perplexity
 from rnnlab.models import LanguageModel
@@ -187,11 +188,11 @@ class LMFeed(Feed):
     def begin_epoch(self) -> None:
         self.state = None  # each epoch starts from zeros
 
-    def step(self, model: Any, i: int) -> tuple[float, int]:
+    def step(self, model: Any, i: int) -> tuple[Any, int]:
         x, y = self.batches[i]  # (T, B) each; this rank's streams (T, B/K) on K ranks
         with self._share():  # the dropout masks of the whole batch, sliced
             loss, self.state = model.loss(x, y, self.state)
-        return float(loss), int(x.size)
+        return loss, int(x.size)  # on a GPU, loss is not read here (the loop reads it)
 
     def _share(self) -> Any:
         """On K ranks, the run generator's ``batch_share`` of this rank's streams; else
@@ -239,7 +240,8 @@ class LMFeed(Feed):
         arrays: dict[str, np.ndarray] = {}
         if self.state is not None:  # (L, B, H) each: every rank's streams, joined
             parts = self.state if isinstance(self.state, tuple) else (self.state,)
-            arrays = {f"state/{i}": self.world.concat(s, axis=1) for i, s in enumerate(parts)}
+            arrays = {f"state/{i}": self.world.concat(to_host(s), axis=1)
+                      for i, s in enumerate(parts)}
         return arrays, {"sample_rng": self.sample_rng.bit_generator.state}
 
     def check(self, ckpt: Any, model: Any) -> int:

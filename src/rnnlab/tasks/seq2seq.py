@@ -78,7 +78,7 @@ class Seq2SeqTask(SequenceTask):
 
     def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
         tgt_in, tgt_out, lengths = self.teacher([enc.targets[i] for i in batch.y])
-        return float(model.loss(batch.x, batch.lengths, tgt_in, tgt_out, lengths))
+        return model.loss(batch.x, batch.lengths, tgt_in, tgt_out, lengths)
 
     def decode(self, model: Any, batch: Batch, max_length: int | None,
                beam: int | None = None) -> Any:

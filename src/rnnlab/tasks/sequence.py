@@ -156,8 +156,9 @@ class SequenceTask(Task):
         """Padded batches of ``enc`` (shuffled, length-bucketed with ``rng``)."""
 
     @abstractmethod
-    def loss(self, model: Any, batch: Any, enc: Encoded) -> float:
-        """The forward pass and mean loss of ``batch`` (``model.backward_loss`` follows)."""
+    def loss(self, model: Any, batch: Any, enc: Encoded) -> Any:
+        """The forward pass and mean loss of ``batch`` (``model.backward_loss`` follows): a
+        float, or on a GPU a 0-d device array the loop reads with the gradient norm."""
 
     @abstractmethod
     def infer(self, model: Any, enc: Encoded, batch_size: int,
@@ -220,7 +221,7 @@ class TaskFeed(Feed):
                 f"share of every batch of {self.config.batch_size} examples (about "
                 f"{self.config.batch_size / world.size:g}) and of the validation examples")
 
-    def step(self, model: Module, i: int) -> tuple[float, int]:
+    def step(self, model: Module, i: int) -> tuple[Any, int]:
         batch = self.train_batches.batch((self.order or [])[i])
         if self.world.size == 1:
             return self.task.loss(model, batch, self.train), int(batch.lengths.sum())

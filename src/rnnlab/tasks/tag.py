@@ -17,6 +17,7 @@ from rnnlab.data.padded import Batch, PaddedBatches
 from rnnlab.data.tasks import TagExamples, encode_tagged, encode_tokens, read_tagged
 from rnnlab.data.tasks import task_vocab as _task_vocab
 from rnnlab.data.vocab import Vocab
+from rnnlab.device import to_host
 from rnnlab.errors import UsageError
 from rnnlab.metrics import entity_scores
 from rnnlab.models import SequenceTagger
@@ -76,7 +77,7 @@ class TagTask(SequenceTask):
         return PaddedBatches(enc.inputs, enc.targets, batch_size, rng=rng)
 
     def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
-        return float(model.loss(batch.x, batch.y, batch.lengths))
+        return model.loss(batch.x, batch.y, batch.lengths)
 
     def _tags(self, model: Any, inputs: list[np.ndarray], batch_size: int,
               targets: Any = None) -> tuple[list[np.ndarray], LossSum]:
@@ -90,7 +91,7 @@ class TagTask(SequenceTask):
             if targets is not None:
                 model.criterion.forward(logits, b.y, steps_of(b))
                 loss.add(model.criterion)
-            pred = logits.argmax(axis=-1)  # (T, N)
+            pred = to_host(logits.argmax(axis=-1))  # (T, N)
             for n, i in enumerate(b.index):
                 out[i] = pred[: b.lengths[n], n]
         return out, loss

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.atomic import new_temp, staged, sync_dir
+from rnnlab.device import device_of, to_device, to_host
 from rnnlab.errors import CheckpointError
 from rnnlab.nn.module import Module
 
@@ -211,7 +212,8 @@ def _one_line(e: BaseException) -> str:
 # ---------------------------------------------------------------- model state
 def model_state(model: Module) -> dict[str, np.ndarray]:
     """A copy of every parameter's value by name (a tied parameter once, first name)."""
-    return {name: np.array(p.value, copy=True) for name, p in model.named_params().items()}
+    return {name: np.array(to_host(p.value), copy=True)  # on the host, whatever the device
+            for name, p in model.named_params().items()}
 
 
 def part(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -244,4 +246,5 @@ def load_model_state(model: Module, arrays: Mapping[str, np.ndarray]) -> None:
             raise ValueError(f"parameter {name!r} has shape {shape} in the saved state but "
                              f"{p.shape} in the model")
     for name, p in params.items():
-        p.value[...] = np.asarray(arrays[name]).astype(p.value.dtype, copy=False)
+        value = np.asarray(arrays[name]).astype(p.value.dtype, copy=False)
+        p.value[...] = to_device(value, device_of(p.value))  # onto the model's device

@@ -27,7 +27,7 @@ MODEL_ARGS = {"cell": "cell", "embed": "embed_size", "hidden": "hidden_size",
               "forget_bias": "forget_bias", "peephole": "peephole"}
 # Fields that may change when a run is resumed (the rest would make it another run).
 RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor", "threads",
-             "check_weights_every")
+             "check_weights_every", "device")
 NOT_FLAGS = ("cache_dir",)  # API only
 
 
@@ -75,6 +75,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     threads: int | None = None
+    device: str = "cpu"  # cpu | cuda | cuda:N (rnnlab.device); may change on --resume
     out: str = "runs/shakespeare"
     sample_length: int = 200  # tokens sampled at each evaluation, into metrics.jsonl (0: none)
     cache_dir: str | None = None

@@ -6,7 +6,8 @@ batch is window i of the B parallel token streams, its state carried from window
     model.zero_grad()
     loss, tokens = feed.step(model, i)         forward pass and mean loss of batch i
     model.backward_loss()                      no gradient across a window edge
-    norm = clip_grad_norm(params, clip)        global L2 norm (pre-clip)
+    loss, norm = clip_and_read(params, clip, loss)   global L2 norm (pre-clip); on a GPU
+                                               the step's one read: loss and norm together
     optimizer.step()
 
 Every ``--log-every`` steps a row of ``steps.jsonl`` (mean training loss and gradient norm
@@ -40,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import using
 from rnnlab.errors import TrainingDiverged
-from rnnlab.optim import clip_grad_norm, grad_norm
+from rnnlab.optim import clip_and_read, grad_norm
 from rnnlab.optim.schedule import Schedule
 from rnnlab.training.allreduce import AgreedStop, StepReducer
 from rnnlab.training.config import TrainConfig
@@ -71,7 +73,8 @@ def train(run: Run, *, progress_bar: bool = True, stop: StopRequests | None = No
     signal (SIGINT, SIGTERM) that stopped it after ``last`` was saved. ``stop``: the
     caller's :class:`StopRequests`, entered already (a signal may have come before the
     first step); by default the loop sets up its own."""
-    with (stop or StopRequests()) as requests, np.errstate(over="ignore", invalid="ignore"):
+    with (stop or StopRequests()) as requests, np.errstate(over="ignore", invalid="ignore"), \
+            using(run.config.device):  # on cuda:N, new arrays go to GPU N
         return _Loop(run, requests, progress_bar).loop()
 
 
@@ -141,7 +144,7 @@ class _Loop:
             model.backward_loss()
         else:
             loss, tokens, elapsed = self._all_reduce(tokens, elapsed)
-        norm = clip_grad_norm(self.params, cfg.clip) if cfg.clip > 0 else grad_norm(self.params)
+        loss, norm = clip_and_read(self.params, cfg.clip, loss)  # on a GPU: the one read
         if not (loss <= self.limit and math.isfinite(norm)):  # NaN fails every comparison
             raise self._agreed(TrainingDiverged(diverged_message(
                 prog, "training", loss, self.limit, self.params)))

@@ -14,6 +14,10 @@ On several processes (``world``, :mod:`rnnlab.training.ranks`) every rank builds
 run (the same seed, so the same weights and generators) and hands its feed the world
 (``Feed.shard``); rank 0 alone checks, locks and writes the folder. A checkpoint holds the
 whole state (the feed gathers what the ranks hold), so it is the same whatever K wrote it.
+
+The model is built on the host from the seed, then moved to ``config.device`` (``--device``),
+before the optimizer makes its state there; a checkpoint holds host arrays, whatever the
+device, so a run may resume on another device (exactly only on the same one).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab import __version__
+from rnnlab.device import DeviceError
 from rnnlab.errors import RunFolderError, UsageError
 from rnnlab.nn.dropout import ShareGenerator
 from rnnlab.optim import OPTIMIZERS
@@ -49,6 +54,10 @@ class Run:
         self.rng = ShareGenerator(np.random.PCG64(config.seed))
         self.split = feed.shard(world, self.rng) if world.size > 1 else None  # batch split
         self.model: Any = task.model(config, self.rng, "the model", UsageError)
+        try:
+            self.model.to(config.device)
+        except DeviceError as e:  # no CuPy, no GPU: one line, before the folder is touched
+            raise UsageError(str(e)) from None
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
         self.progress = task.progress_type()
         self.schedule_state: dict[str, Any] | None = None
@@ -82,11 +91,14 @@ class Run:
 
     @classmethod
     def resume(cls, directory: str | Path, tasks: Mapping[str, type[Task]],
-               world: World = SINGLE) -> Run:
+               world: World = SINGLE, device: str | None = None) -> Run:
         """The run in ``directory``, at its ``last`` checkpoint, every file checked before
-        the folder is locked (a refused resume changes nothing)."""
+        the folder is locked (a refused resume changes nothing); on ``device`` if given,
+        else on the run's own."""
         folder = RunFolder(directory, writer=world.root)
         config, hashes = validate.read_run_record(folder.directory)
+        if device is not None:
+            config.device = device
         folder.check_free()
         task_type = tasks[config.task]
         check_data_files(folder.directory, hashes, set(task_type.data_files(config)))

@@ -56,9 +56,10 @@ class Feed(ABC):
         what a step carries, draw the epoch's order."""
 
     @abstractmethod
-    def step(self, model: Module, i: int) -> tuple[float, int]:
+    def step(self, model: Module, i: int) -> tuple[Any, int]:
         """The forward pass and mean loss of batch ``i`` of the epoch (``model.backward_loss``
-        follows); returns ``(loss, tokens in the batch)``."""
+        follows); returns ``(loss, tokens in the batch)``, the loss a float or, on a GPU, a
+        0-d device array that the loop reads together with the gradient norm."""
 
     @abstractmethod
     def evaluate(self, model: Module) -> dict[str, Any]:

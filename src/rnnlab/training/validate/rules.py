@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rnnlab.data import LEVELS
+from rnnlab.device import Device
 from rnnlab.errors import CheckpointError
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
@@ -88,6 +89,14 @@ def _split(v: Any) -> str | None:
     return None if ok else "a list of >= 2 fractions in (0, 1) summing to <= 1"
 
 
+def _device(v: Any) -> str | None:
+    try:
+        Device.parse(v)
+    except (ValueError, AttributeError):
+        return "'cpu', 'cuda' or 'cuda:N'"
+    return None
+
+
 POS, NONNEG = _int(1), _int(0)
 CONFIG_RULES: dict[str, Rule] = {
     "data": _str(True), "val_data": _str(True), "split": _split, "level": _one_of(LEVELS),
@@ -105,7 +114,7 @@ CONFIG_RULES: dict[str, Rule] = {
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
     "peeky": _bool, "sample_length": NONNEG, "log_every": NONNEG, "peephole": _bool,
-    "check_weights_every": NONNEG,
+    "check_weights_every": NONNEG, "device": _device,
 }
 MODEL_RULES: dict[str, Rule] = {
     "vocab_size": POS, "cell": _one_of(CELLS), "embed_size": POS, "hidden_size": POS,
