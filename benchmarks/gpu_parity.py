@@ -12,6 +12,7 @@ are the same code: the errors are 0 and only the table code is exercised.
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -151,14 +152,13 @@ def parity(device: str) -> list[dict[str, Any]]:
         cases: list[tuple[str, str, Any, float]] = []
         for cell in CELLS:
             for option in OPTIONS:
-                cases.append((cell, option, lambda c=cell, o=option: layer_case(c, o, dtype,
-                                                                                 device),
+                cases.append((cell, option, partial(layer_case, cell, option, dtype, device),
                               TOL[dtype]))
         for V in (50, 1000):
-            cases.append(("embedding", f"V={V}", lambda V=V: embedding_case(V, dtype, device),
+            cases.append(("embedding", f"V={V}", partial(embedding_case, V, dtype, device),
                           TOL[dtype]))
         for opt in ("sgd", "adam"):
-            cases.append(("lm-train", opt, lambda o=opt: train_case(o, dtype, device),
+            cases.append(("lm-train", opt, partial(train_case, opt, dtype, device),
                           TRAIN_TOL[(opt, dtype)]))
         for what, option, run, tol in cases:
             try:

@@ -81,13 +81,13 @@ def segment_sum_cuda(out: Array, flat: Array, rows: Array) -> None:
 
     out: (V, W). flat: (M,) ids. rows: (M, W). NumPy arrays too (the CPU tests' g++ build).
     """
-    if isinstance(out, np.ndarray):  # the host build in tests
-        xp: Any = np
-        order = np.argsort(flat, kind="stable")  # (M,)
-    else:
-        import cupy as xp
+    xp: Any = np  # NumPy: the host build in tests (rnnlab.device.array_module once merged)
+    if not isinstance(out, np.ndarray):
+        import cupy
 
-        order = flat.argsort()  # CuPy's sort is stable (radix sort)
+        xp = cupy
+    # (M,) a stable sort; CuPy's argsort is stable (radix sort) and takes no ``kind``
+    order = np.argsort(flat, kind="stable") if xp is np else flat.argsort()
     order = order.astype(xp.int64, copy=False)
     sorted_ids = flat[order].astype(xp.int64, copy=False)  # (M,)
     starts = xp.flatnonzero(xp.concatenate((xp.ones(1, bool),
