@@ -30,6 +30,9 @@ __device__ real sigmoid(real x) {
 }
 """
 
+# cublasMath_t (cublas_api.h); CuPy's cublas module names only the first two of them
+DEFAULT_MATH, TF32_TENSOR_OP_MATH = 0, 3
+
 _KERNELS: dict[tuple[str, str], Any] = {}  # (kernel name, dtype name) -> cupy.RawKernel
 
 
@@ -72,13 +75,18 @@ def launch(source: str, name: str, dtype: Any, total: int, *args: Any) -> None:
 def float32_matmul(tf32: bool, device_index: int = 0) -> None:
     """Choose how cuBLAS multiplies float32 matrices on one GPU: full float32, or TF32.
 
-    CuPy reads ``CUPY_TF32`` once, on its first float32 product, into a process-wide compute
-    type; ``set_compute_type`` sets that type from code (2-D products: ``cublasGemmEx`` with
-    ``CUBLAS_COMPUTE_32F`` or ``CUBLAS_COMPUTE_32F_FAST_TF32``). Batched products (3-D
-    ``matmul``) pass the legacy compute type ``CUDA_R_32F``, which follows the handle's math
-    mode: ``CUBLAS_DEFAULT_MATH`` (float32) or ``CUBLAS_TF32_TENSOR_OP_MATH``. Both are set
-    here. The compute type is CuPy-wide (one per process), the math mode per device handle:
-    call this before a model's step when models with different settings share a process.
+    CuPy (``cupy/_core/_routines_linalg.pyx``) reads the environment variable ``CUPY_TF32``
+    only while its float32 compute type is still undecided, on the first float32 product;
+    ``set_compute_type`` decides it from code instead, and then the variable is never read.
+    2-D products (``dot``, 2-D ``matmul``) call ``cublasGemmEx`` with ``CUBLAS_COMPUTE_32F``
+    (COMPUTE_TYPE_DEFAULT) or ``CUBLAS_COMPUTE_32F_FAST_TF32`` (COMPUTE_TYPE_TF32). Batched
+    products (``matmul`` of 3-D arrays) pass the legacy compute type ``CUDA_R_32F`` to
+    ``cublasGemmStridedBatchedEx``; for those the cuBLAS handle's math mode decides
+    (``CUBLAS_DEFAULT_MATH`` or ``CUBLAS_TF32_TENSOR_OP_MATH``), so it is set too. The
+    compute type is CuPy-wide (one per process), the math mode per device's handle: call this
+    before a model's step when models with different settings share a process. Whether it
+    takes effect is measured on the GPU (tests/test_cuda_kernels_on_gpu.py, gpu.py's
+    environment record); here it cannot be.
     """
     import cupy
     from cupy._core import _routines_linalg as linalg  # CuPy's own (private) switch
@@ -88,5 +96,4 @@ def float32_matmul(tf32: bool, device_index: int = 0) -> None:
         np.float32, linalg.COMPUTE_TYPE_TF32 if tf32 else linalg.COMPUTE_TYPE_DEFAULT)
     with cupy.cuda.Device(device_index):
         handle = cupy.cuda.device.get_cublas_handle()
-        cublas.setMathMode(
-            handle, cublas.CUBLAS_TF32_TENSOR_OP_MATH if tf32 else cublas.CUBLAS_DEFAULT_MATH)
+        cublas.setMathMode(handle, TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH)
