@@ -81,8 +81,9 @@ def float32_matmul(tf32: bool, device_index: int = 0) -> None:
     2-D products (``dot``, 2-D ``matmul``) call ``cublasGemmEx`` with ``CUBLAS_COMPUTE_32F``
     (COMPUTE_TYPE_DEFAULT) or ``CUBLAS_COMPUTE_32F_FAST_TF32`` (COMPUTE_TYPE_TF32). Batched
     products (``matmul`` of 3-D arrays) pass the legacy compute type ``CUDA_R_32F`` to
-    ``cublasGemmStridedBatchedEx``; for those the cuBLAS handle's math mode decides
-    (``CUBLAS_DEFAULT_MATH`` or ``CUBLAS_TF32_TENSOR_OP_MATH``), so it is set too. The
+    ``cublasGemmStridedBatchedEx``; for those, as far as read (not measured), the cuBLAS
+    handle's math mode decides (``CUBLAS_DEFAULT_MATH`` or ``CUBLAS_TF32_TENSOR_OP_MATH``),
+    so it is set too. The
     compute type is CuPy-wide (one per process), the math mode per device's handle: call this
     before a model's step when models with different settings share a process. Whether it
     takes effect is measured on the GPU (tests/test_cuda_kernels_on_gpu.py, gpu.py's
