@@ -6,6 +6,9 @@
    states, input, initial-state and every parameter gradient) to a relative 1e-12 in float64
    and 1e-5 in float32, for every cell and option: peepholes, no bias, lengths, truncation,
    bidirectional, two layers, cell outputs. The kernels must be the ones that ran (counted).
+   A language model (its embedding looked up into layer 0 or not, dropout, a carried
+   state) trains the same two SGD steps; the embedding's segment-sum kernel adds each id's
+   rows in order.
 2. Compilation: every kernel source compiles with ``nvcc -arch=sm_90 -cubin``.
 Each part skips, with the reason, where its compiler is missing.
 """
@@ -19,8 +22,10 @@ import pytest
 from cuda_host import GXX, NVCC, HostCompiler, kernels_of, nvcc_cubin
 
 from rnnlab import GRU, LSTM, RNN
+from rnnlab.models import LanguageModel
 from rnnlab.nn import _cuda
 from rnnlab.nn.embedding import ONE_HOT_MAX, SEGMENT_SUM_CUDA, add_rows_at
+from rnnlab.optim import SGD
 
 T, N, D, H = 5, 3, 4, 6
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
@@ -113,6 +118,36 @@ def test_fused_steps_equal_numpy_steps(host, cell, option, dtype):
         w, g = flat(w), flat(got[name])
         err = np.linalg.norm(g - w) / np.linalg.norm(w)
         assert err <= TOL[dtype], f"{cell} {option} {np.dtype(dtype)}: {name} off by {err:.1e}"
+
+
+@needs_gxx
+@pytest.mark.parametrize("vocab", [20, 300])  # 20: the embedding fused into layer 0's table
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_language_model_trains_the_same_with_fused_steps(host, cell, vocab):
+    """Two SGD steps of a 2-layer language model with dropout and a carried state: the
+    fused steps give the NumPy steps' losses and weights (float64, 1e-12)."""
+    models = [LanguageModel(vocab, cell=cell, embed_size=16, hidden_size=16, num_layers=2,
+                            dropout=0.3, dtype=np.float64, rng=np.random.default_rng(0))
+              for _ in range(2)]
+    fused(models[1].rnn)
+    ids = np.random.default_rng(1).integers(0, vocab, size=(3, 7, 4))  # windows (T, N)
+    losses = []
+    for model in models:
+        params, state, mine = model.named_params(), None, []
+        opt = SGD(params, lr=1.0)
+        for s in range(2):
+            loss, state = model.loss(ids[s], ids[s + 1], state)
+            model.zero_grad()
+            model.backward_loss()
+            opt.step()
+            mine.append(loss)
+        losses.append(mine)
+    assert host.calls, "the fused steps did not run"
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-12)
+    want, got = models[0].named_params(), models[1].named_params()
+    for name, p in want.items():
+        err = np.linalg.norm(got[name].value - p.value) / np.linalg.norm(p.value)
+        assert err <= 1e-12, f"{name} off by {err:.1e}"
 
 
 @needs_gxx
