@@ -8,6 +8,7 @@ import numpy as np
 
 from rnnlab._array import Array
 from rnnlab.device import Device, to_device
+from rnnlab.nn._cuda import launch
 from rnnlab.nn.activations import (
     gate_activations_,
     gate_constants,
@@ -157,6 +158,60 @@ class LSTM(Recurrent):
         tanh_c = xp.tanh(c, out=b["tanh_c"][t])
         xp.multiply(o, tanh_c, out=b["h"][t + 1])  # h_t = o * tanh(c_t)
 
+    # _step_forward fused into one CUDA kernel (after the one GEMM gh = h_{t-1} W_hh^T):
+    # thread (n, j) computes column j of every gate of row n. No peepholes: w_c* are 0.
+    FORWARD_CUDA = r"""
+__device__ void lstm_forward(real a_i, real a_f, real a_g, real a_o, real c_prev,
+                             real w_ci, real w_cf, real w_co,
+                             real *i, real *f, real *g, real *o,
+                             real *c, real *tanh_c, real *h) {
+    *i = sigmoid(a_i + w_ci * c_prev);     // input gate
+    *f = sigmoid(a_f + w_cf * c_prev);     // forget gate
+    *g = tanh(a_g);                        // candidate
+    *c = *f * c_prev + *i * *g;            // c_t = f * c_{t-1} + i * g
+    *o = sigmoid(a_o + w_co * *c);         // output gate
+    *tanh_c = tanh(*c);
+    *h = *o * *tanh_c;                     // h_t = o * tanh(c_t)
+}
+
+extern "C" __global__ void lstm_step_forward(
+        const real *gh,       // (N, 4H) h_{t-1} W_hh^T
+        const real *c_prev,   // (N, H)
+        const real *w_ci, const real *w_cf, const real *w_co,  // (H,) if peephole
+        int peephole, int N, int H,
+        real *ifgo,           // (N, 4H) in: x_t W_ih^T + b; out: [i f g o]
+        real *c, real *tanh_c, real *h) {  // (N, H) c_t, tanh(c_t), h_t
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= N * H) return;
+    int n = idx / H, j = idx - n * H;
+    real *a = ifgo + (long long)n * 4 * H;
+    const real *ah = gh + (long long)n * 4 * H;
+    real zero = 0;
+    lstm_forward(a[j] + ah[j], a[H + j] + ah[H + j], a[2 * H + j] + ah[2 * H + j],
+                 a[3 * H + j] + ah[3 * H + j], c_prev[idx],
+                 peephole ? w_ci[j] : zero, peephole ? w_cf[j] : zero,
+                 peephole ? w_co[j] : zero,
+                 &a[j], &a[H + j], &a[2 * H + j], &a[3 * H + j], &c[idx], &tanh_c[idx], &h[idx]);
+}
+"""
+
+    def _step_forward_cuda(self, k: int, t: int) -> None:
+        """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
+        b, p, H = self._buffers[k], self.weights[k], self.hidden_size
+        a = b["ifgo"][t]  # (N, 4H): x_t W_ih^T + b on entry; [i f g o] on exit
+        gh = self.xp.matmul(b["h"][t], p["weight_hh"].value.T,
+                            out=self._buffer(k, "scratch", a.shape))  # h_{t-1} W_hh^T
+        launch(self.FORWARD_CUDA, "lstm_step_forward", self.dtype, a.shape[0] * H,
+               gh, b["c"][t], *self._peepholes(k, gh), int(self.peephole), a.shape[0], H,
+               a, b["c"][t + 1], b["tanh_c"][t], b["h"][t + 1])
+
+    def _peepholes(self, k: int, unused: Array) -> tuple[Array, Array, Array]:
+        """(w_ci, w_cf, w_co) for a kernel; without peepholes ``unused`` thrice (not read)."""
+        if not self.peephole:
+            return unused, unused, unused
+        p = self.weights[k]
+        return p["weight_ci"].value, p["weight_cf"].value, p["weight_co"].value
+
     def _step_backward(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
     ) -> tuple[Array, ...]:
@@ -190,6 +245,64 @@ class LSTM(Recurrent):
         dc_prev = xp.multiply(dc_t, f, out=self._buffer(k, "dc_prev", dh.shape))
         if self.peephole:
             dc_prev += p["weight_ci"].value * da_i + p["weight_cf"].value * da_f
+        dh_prev = xp.matmul(dG_t, p["weight_hh"].value, out=self._buffer(k, "dh_prev", dh.shape))
+        if held:
+            dh_prev += held[0]
+            dc_prev += held[1]
+        return dh_prev, dc_prev
+
+    # _step_backward fused into one CUDA kernel (before the one GEMM dh_{t-1} = da W_hh);
+    # thread (a, n, j): age a of the truncated streams (else 0), row n, column j.
+    BACKWARD_CUDA = r"""
+__device__ void lstm_backward(real dh, real dc, real i, real f, real g, real o,
+                              real c_prev, real tanh_c, real w_ci, real w_cf, real w_co,
+                              real *da_i, real *da_f, real *da_g, real *da_o,
+                              real *dc_prev) {
+    real d_o = dh * tanh_c;                            // do = dh_t * tanh(c_t)
+    *da_o = d_o * o * (1 - o);
+    real dc_t = dc + dh * o * (1 - tanh_c * tanh_c);   // dc_t += dh_t * o * (1 - tanh^2(c_t))
+    dc_t += w_co * *da_o;                              // dc_t += w_co * da_o
+    *da_i = dc_t * g * i * (1 - i);
+    *da_f = dc_t * c_prev * f * (1 - f);
+    *da_g = dc_t * i * (1 - g * g);
+    *dc_prev = dc_t * f + w_ci * *da_i + w_cf * *da_f;
+}
+
+extern "C" __global__ void lstm_step_backward(
+        const real *dh, const real *dc,   // (A, N, H) dh_t, dc_t (dc may be dc_prev itself)
+        const real *ifgo,                 // (N, 4H) [i f g o]
+        const real *c_prev, const real *tanh_c,  // (N, H)
+        const real *w_ci, const real *w_cf, const real *w_co,  // (H,) if peephole
+        int peephole, int A, int N, int H,
+        real *dG,                         // (A, N, 4H) [da_i da_f da_g da_o]
+        real *dc_prev) {                  // (A, N, H)
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= A * N * H) return;
+    int row = idx / H, j = idx - row * H;  // row = a * N + n
+    int m = idx % (N * H);                 // (n, j) in the forward buffers
+    const real *s = ifgo + (long long)(m / H) * 4 * H;
+    real *d = dG + (long long)row * 4 * H;
+    real zero = 0;
+    lstm_backward(dh[idx], dc[idx], s[j], s[H + j], s[2 * H + j], s[3 * H + j],
+                  c_prev[m], tanh_c[m], peephole ? w_ci[j] : zero,
+                  peephole ? w_cf[j] : zero, peephole ? w_co[j] : zero,
+                  &d[j], &d[H + j], &d[2 * H + j], &d[3 * H + j], &dc_prev[idx]);
+}
+"""
+
+    def _step_backward_cuda(
+        self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
+    ) -> tuple[Array, ...]:
+        """``_step_backward`` on a GPU: ``BACKWARD_CUDA``, then one GEMM, same buffers."""
+        (dh, dc), held = self._hold(t, dstate)  # dh_t, dc_t: (..., N, H)
+        b, p, H = self._buffers[k], self.weights[k], self.hidden_size
+        xp = self.xp
+        dh, dc = xp.ascontiguousarray(dh), xp.ascontiguousarray(dc)
+        N = b["c"].shape[1]
+        dc_prev = self._buffer(k, "dc_prev", dh.shape)  # may be dc itself: read first, per thread
+        launch(self.BACKWARD_CUDA, "lstm_step_backward", self.dtype, dh.size,
+               dh, dc, b["ifgo"][t], b["c"][t], b["tanh_c"][t], *self._peepholes(k, dh),
+               int(self.peephole), dh.size // (N * H), N, H, dG_t, dc_prev)
         dh_prev = xp.matmul(dG_t, p["weight_hh"].value, out=self._buffer(k, "dh_prev", dh.shape))
         if held:
             dh_prev += held[0]

@@ -8,6 +8,7 @@ import numpy as np
 
 from rnnlab._array import Array
 from rnnlab.device import Device
+from rnnlab.nn._cuda import launch
 from rnnlab.nn.activations import relu_, relu_backward, tanh_, tanh_backward
 from rnnlab.nn.recurrent import Recurrent
 
@@ -78,6 +79,31 @@ class RNN(Recurrent):
         else:
             relu_(a)  # h_t = relu(a_t)
 
+    # _step_forward fused into one CUDA kernel (after the one GEMM h_{t-1} W_hh^T)
+    FORWARD_CUDA = r"""
+__device__ real rnn_forward(real a, int relu) {
+    return relu ? (a < 0 ? (real)0 : a) : tanh(a);   // h_t = relu(a_t) or tanh(a_t)
+}
+
+extern "C" __global__ void rnn_step_forward(
+        const real *hw,       // (N, H) h_{t-1} W_hh^T
+        int relu, int total,  // total = N * H
+        real *h) {            // (N, H) in: x_t W_ih^T + b; out: h_t
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    h[idx] = rnn_forward(h[idx] + hw[idx], relu);   // a_t = x_t W_ih^T + b + h_{t-1} W_hh^T
+}
+"""
+
+    def _step_forward_cuda(self, k: int, t: int) -> None:
+        """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
+        b = self._buffers[k]
+        a = b["h"][t + 1]  # (N, H): x_t W_ih^T + b on entry; h_t on exit
+        hw = self.xp.matmul(b["h"][t], self.weights[k]["weight_hh"].value.T,
+                            out=self._buffer(k, "scratch", a.shape))  # h_{t-1} W_hh^T
+        launch(self.FORWARD_CUDA, "rnn_step_forward", self.dtype, a.size,
+               hw, int(self.nonlinearity == "relu"), a.size, a)
+
     def _step_backward(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
     ) -> tuple[Array, ...]:
@@ -87,6 +113,38 @@ class RNN(Recurrent):
             tanh_backward(dh, h, out=dG_t)  # da_t = dh_t * (1 - h_t^2)
         else:
             relu_backward(dh, h, out=dG_t)  # da_t = dh_t * [a_t > 0]
+        dh_prev = dG_t @ self.weights[k]["weight_hh"].value  # (..., N, H) da_t W_hh
+        if held:
+            dh_prev += held[0]
+        return (dh_prev,)
+
+    # _step_backward fused into one CUDA kernel (before the one GEMM da_t W_hh)
+    BACKWARD_CUDA = r"""
+__device__ real rnn_backward(real dh, real h, int relu) {
+    // da_t = dh_t * [a_t > 0]   or   dh_t * (1 - h_t^2)
+    return relu ? dh * (h > 0 ? (real)1 : (real)0) : dh * (1 - h * h);
+}
+
+extern "C" __global__ void rnn_step_backward(
+        const real *dh,       // (A, N, H) dh_t
+        const real *h,        // (N, H) h_t
+        int relu, int total, int NH,   // total = A * N * H, NH = N * H
+        real *da) {           // (A, N, H) da_t
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    da[idx] = rnn_backward(dh[idx], h[idx % NH], relu);
+}
+"""
+
+    def _step_backward_cuda(
+        self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
+    ) -> tuple[Array, ...]:
+        """``_step_backward`` on a GPU: ``BACKWARD_CUDA``, then one GEMM, same buffers."""
+        (dh,), held = self._hold(t, dstate)  # dh_t: (..., N, H)
+        h = self._buffers[k]["h"][t + 1]  # (N, H) h_t (held past an end, where dh is 0)
+        dh = self.xp.ascontiguousarray(dh)
+        launch(self.BACKWARD_CUDA, "rnn_step_backward", self.dtype, dh.size,
+               dh, h, int(self.nonlinearity == "relu"), dh.size, h.size, dG_t)
         dh_prev = dG_t @ self.weights[k]["weight_hh"].value  # (..., N, H) da_t W_hh
         if held:
             dh_prev += held[0]
