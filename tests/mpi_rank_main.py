@@ -4,7 +4,9 @@
 
 Each rank writes its process id to ``PIDS/rank<r>.pid``; rank ``FAIL_RANK`` (-1: none)
 raises RuntimeError in its feed's step ``FAIL_STEP``, or with ``drift:N`` adds 1e-6 to one
-weight before step N (its weights no longer rank 0's). Then ``rnnlab train ...`` as usual.
+weight before step N (its weights no longer rank 0's); ``fake-gpu``: no fault, but CuPy is
+the CPU stand-in of tests/fake_cupy.py with two GPUs (so ``--device cuda`` runs the device
+path). Then ``rnnlab train ...`` as usual.
 """
 
 import sys
@@ -19,6 +21,10 @@ def main() -> int:
     from rnnlab.training.task import Feed
 
     pids, fail_rank, fault = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    if fault == "fake-gpu":
+        from fake_cupy import make_fake_cupy  # beside this file
+
+        sys.modules["cupy"], fault = make_fake_cupy(2), "-1"
     drift, fail_step = fault.startswith("drift:"), int(fault.removeprefix("drift:"))
     rank = MPI.COMM_WORLD.Get_rank()
     pids.mkdir(exist_ok=True)

@@ -286,3 +286,21 @@ def test_weights_that_drift_apart_stop_every_rank_with_one_line(data):
     assert len(lines) == 1 and "after step 4 the weights of rank 1 differ from rank 0's" in (
         lines[0]), err
     assert "Traceback" not in err
+
+
+@needs_mpi
+@pytest.mark.parametrize("optimizer,dtype", [("adam", "float64"), ("sgd", "float32")])
+def test_two_ranks_on_gpus_are_one_process_on_the_cpu(data, optimizer, dtype):
+    """``--device cuda`` on two ranks: each rank on its local GPU (``cuda:0``, ``cuda:1``),
+    the gradients gathered on the GPU and all-reduced through host memory. Here the GPUs
+    are tests/fake_cupy.py's (its arrays refuse NumPy arrays), so this checks the device
+    path of the all-reduce, not a GPU: the result is one CPU process's."""
+    flags = {"optimizer": optimizer, "dtype": dtype, "dropout": 0.2}
+    one = data / f"gpu-one-{optimizer}"
+    assert train(0, *lm_flags(one, **flags), cwd=data).returncode == 0
+    two = data / f"gpu-two-{optimizer}"
+    done = train(2, *lm_flags(two, **flags, device="cuda"), cwd=data,
+                 script=[RANK_MAIN, str(data / "gpu-pids"), "-1", "fake-gpu"])
+    assert done.returncode == 0, done.stderr
+    assert "each rank on the GPU of its local rank" in done.stderr.splitlines()[0], done.stderr
+    assert_same_run(two, one, TOL[dtype])

@@ -97,3 +97,14 @@ def float32_matmul(tf32: bool, device_index: int = 0) -> None:
     with cupy.cuda.Device(device_index):
         handle = cupy.cuda.device.get_cublas_handle()
         cublas.setMathMode(handle, TF32_TENSOR_OP_MATH if tf32 else DEFAULT_MATH)
+
+
+def full_float32_products(device_index: int) -> None:
+    """Float32 products in full float32 on GPU ``device_index``, set in code whatever
+    ``CUPY_TF32`` says (``Module.to`` calls it): :func:`float32_matmul` with ``tf32=False``.
+    A CuPy without that (private) switch is left to its default, which is full float32 unless
+    the variable is set."""
+    try:
+        float32_matmul(False, device_index)
+    except (ImportError, AttributeError):  # another CuPy layout, or tests' stand-in
+        pass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -85,11 +83,7 @@ def segment_sum_cuda(out: Array, flat: Array, rows: Array) -> None:
 
     out: (V, W). flat: (M,) ids. rows: (M, W). NumPy arrays too (the CPU tests' g++ build).
     """
-    xp: Any = np  # NumPy: the host build in tests (rnnlab.device.array_module once merged)
-    if not isinstance(out, np.ndarray):
-        import cupy
-
-        xp = cupy
+    xp = array_module(out)  # NumPy: the host build in tests; CuPy on a GPU
     # (M,) a stable sort; CuPy's argsort is stable (radix sort) and takes no ``kind``
     order = np.argsort(flat, kind="stable") if xp is np else flat.argsort()
     order = order.astype(xp.int64, copy=False)

@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnlab._array import Array
 from rnnlab.device import CPU, Device, array_module, free_memory, to_device
+from rnnlab.nn._cuda import full_float32_products
 
 
 class Parameter:
@@ -116,6 +117,8 @@ class Module:
         xp = d.xp  # checks the device first: nothing moves if it cannot be used
         old = {m.device for m in self.modules()}
         with d.use():
+            if d.is_cuda:
+                full_float32_products(d.index)
             for p in self.named_params().values():  # a tied parameter once
                 p.value, p.grad = to_device(p.value, d), to_device(p.grad, d)
             for m in self.modules():

@@ -18,7 +18,10 @@ after the same step. A NaN loss on one rank makes the sum NaN: every rank sees i
 alike. A rank with no example (a batch smaller than K) contributes zeros. The buffer has the
 gradients' dtype (4 bytes per parameter in float32); the loss sum rides in it as two parts
 (*the split sum*: ``S_r`` rounded to the buffer's dtype and ``s_r``, what that rounding lost),
-so that a float32 run's global loss keeps about twice float32's digits.
+so that a float32 run's global loss keeps about twice float32's digits. On GPUs
+(``--device cuda``: rank r on ``cuda:<local rank>``) the gradients are gathered into one
+device buffer, copied to the host buffer, summed there by MPI and copied back: two copies
+per step, no CUDA-aware MPI assumed.
 Clipping and the update then run on the same summed gradients on every rank, so the
 weights stay equal; :meth:`StepReducer.check_weights` proves it every
 ``--check-weights-every`` steps (a CRC-32 of every parameter's bytes, gathered: 4 bytes per
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.device import array_module, to_host
 from rnnlab.errors import RanksDisagree
 from rnnlab.training.ranks import World
 
@@ -52,17 +56,22 @@ class StepReducer:
     def __init__(self, world: World, params: dict[str, Any]) -> None:
         self.world, self.params = world, params
         self.grads = [p.grad for p in params.values()]
-        dtype = np.result_type(*self.grads)
+        dtype = np.result_type(*(g.dtype for g in self.grads))
         self.bounds = np.cumsum([0] + [g.size for g in self.grads])
-        self.buf = np.empty(int(self.bounds[-1]) + EXTRA, dtype=dtype)
+        n = int(self.bounds[-1])
+        self.buf = np.empty(n + EXTRA, dtype=dtype)  # what MPI sums: host memory
+        self.xp = array_module(self.grads[0])  # on a GPU the gradients are gathered there
+        self.flat = self.buf[:n] if self.xp is np else self.xp.empty(n, dtype=dtype)  # first
 
     def reduce(self, loss_sum: float, count: int, tokens: int, own: int | None,
                elapsed: float) -> tuple[float, int, int | None, float]:
         """Sum the gradients (in place, now ``∇L`` on every rank); returns the global mean
         loss, tokens, the agreed signal (SIGTERM before SIGINT; None) and the elapsed time."""
-        buf, b = self.buf, self.bounds
+        buf, b, flat, xp = self.buf, self.bounds, self.flat, self.xp
         for g, lo, hi in zip(self.grads, b[:-1], b[1:], strict=True):
-            np.multiply(g.reshape(-1), count, out=buf[lo:hi])
+            xp.multiply(g.reshape(-1), count, out=flat[lo:hi])
+        if xp is not np:
+            buf[:flat.size] = to_host(flat)  # one copy from the GPU (MPI sums host memory)
         rounded = float(buf.dtype.type(loss_sum))  # the split sum: S_r = rounded + rest
         buf[-EXTRA:] = (rounded, loss_sum - rounded, count, tokens, own == signal.SIGINT,
                         own == signal.SIGTERM, elapsed if self.world.root else 0.0)
@@ -70,8 +79,9 @@ class StepReducer:
         high, low, total, tokens_all, sigint, sigterm, t0 = (float(v) for v in buf[-EXTRA:])
         total_sum = high + low
         scale = buf.dtype.type(1.0 / total) if total else buf.dtype.type(0.0)
+        summed = buf if xp is np else xp.asarray(buf[:flat.size])  # one copy back
         for g, lo, hi in zip(self.grads, b[:-1], b[1:], strict=True):
-            np.multiply(buf[lo:hi], scale, out=g.reshape(-1))
+            xp.multiply(summed[lo:hi], scale, out=g.reshape(-1))
         agreed = signal.SIGTERM if sigterm else signal.SIGINT if sigint else None
         loss = total_sum / total if total else 0.0
         return loss, int(round(tokens_all)), agreed, t0
@@ -81,7 +91,7 @@ class StepReducer:
         every rank, printed once) naming the first rank whose weights are not rank 0's."""
         crc = 0
         for p in self.params.values():
-            crc = zlib.crc32(p.value.tobytes(), crc)  # the exact bytes: any drift shows
+            crc = zlib.crc32(to_host(p.value).tobytes(), crc)  # the exact bytes: any drift shows
         sums = self.world.gather(crc)
         bad = [r for r, c in enumerate(sums) if c != sums[0]]
         if bad:

@@ -74,7 +74,7 @@ def train(run: Run, *, progress_bar: bool = True, stop: StopRequests | None = No
     caller's :class:`StopRequests`, entered already (a signal may have come before the
     first step); by default the loop sets up its own."""
     with (stop or StopRequests()) as requests, np.errstate(over="ignore", invalid="ignore"), \
-            using(run.config.device):  # on cuda:N, new arrays go to GPU N
+            using(run.device):  # on cuda:N, new arrays go to GPU N
         return _Loop(run, requests, progress_bar).loop()
 
 

@@ -86,6 +86,15 @@ class World:
             return part
         return np.concatenate(self.gather(np.ascontiguousarray(part)), axis=axis)
 
+    def device(self, spec: str) -> str:
+        """The device this rank trains on: ``cuda`` (no index) on K ranks is
+        ``cuda:<local rank>``, one GPU per process on each node; anything else as given.
+
+        >>> World(size=2, rank=1, local_rank=1).device("cuda"), SINGLE.device("cuda")
+        ('cuda:1', 'cuda')
+        """
+        return f"cuda:{self.local_rank}" if self.size > 1 and spec == "cuda" else spec
+
     def describe(self) -> str:
         return f"{self.size} MPI ranks ({self.local_size} on this node)"
 

@@ -53,9 +53,13 @@ class Run:
         # the one generator: initialisation, then dropout (default_rng(seed)'s stream)
         self.rng = ShareGenerator(np.random.PCG64(config.seed))
         self.split = feed.shard(world, self.rng) if world.size > 1 else None  # batch split
+        self.device = world.device(config.device)  # on K ranks, cuda: each its own GPU
+        if self.split and self.device.startswith("cuda"):
+            self.split += ("; each rank on the GPU of its local rank (cuda:<local rank>), "
+                           "the gradients all-reduced through host memory")
         self.model: Any = task.model(config, self.rng, "the model", UsageError)
         try:
-            self.model.to(config.device)
+            self.model.to(self.device)
         except DeviceError as e:  # no CuPy, no GPU: one line, before the folder is touched
             raise UsageError(str(e)) from None
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.named_params(), lr=config.lr)
