@@ -5,20 +5,26 @@ rnnlab's docstrings are plain text: RST-style ``Text::`` before an indented bloc
 doctest examples (``>>>``) at the text's own indentation. Markdown would read ``>>>`` as a
 nested quotation, so each run of doctest lines (up to the next blank line) becomes a
 ``pycon`` code block, and a paragraph's closing ``::`` becomes ``:`` (the indented block
-after it is already a Markdown code block). Only the rendering changes: the source and its
+after it is already a Markdown code block), and a Sphinx role such as ``:func:`x``` becomes
+``x`` in code. Only the rendering changes: the source and its
 doctests are untouched. mkdocs.yml loads this file by path.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import griffe
 
+ROLE = re.compile(r":(?:meth|class|func|mod|data|attr|exc|obj):`~?([^`]+)`")
+
 
 def fence_doctests(text: str) -> str:
     """Wrap each unindented run of ``>>>`` lines (and their output, up to a blank line) in
-    a ``pycon`` fence; turn an unindented line's closing ``::`` into ``:``."""
+    a ``pycon`` fence; turn an unindented line's closing ``::`` into ``:`` and a Sphinx role
+    (``:func:`name```) into code."""
+    text = ROLE.sub(r"`\1`", text)
     out: list[str] = []
     in_run = False
     for line in text.split("\n"):

@@ -107,6 +107,8 @@ def test_equations_render_offline(site, page):
             "document.querySelectorAll('article .arithmatex .katex').length;")
         font = d.execute_script("return document.fonts.check('16px KaTeX_Main');")
         errors = d.execute_script("return document.querySelectorAll('.katex-error').length;")
+        folded = d.execute_script(
+            "return document.querySelectorAll('details.mkdocstrings-source:not([open])').length;")
         urls = requested_urls(d)
     assert len(boxes) >= PAGES[page], f"{page}: {len(boxes)} typeset equations"
     assert all(w > 0 and h > 0 for w, h in boxes), f"{page}: an equation of zero size"
@@ -114,6 +116,7 @@ def test_equations_render_offline(site, page):
     for token in ("$$", "\\(", "\\)", "\\[", "\\]"):
         assert token not in text, f"{page}: raw {token!r} in the text"
     assert font, f"{page}: KaTeX's font did not load"
+    assert folded == 0, f"{page}: {folded} code listings left folded"
     assert any(u.endswith("katex.min.js") for u in urls), urls  # the log does see requests
     assert all(u.startswith(("file://", "data:", "blob:")) for u in urls
                if "/assets/" in u or u.endswith(".html")), urls  # the site's own files

@@ -11,6 +11,6 @@ document$.subscribe(({ body }) => {
   // On the layer pages and the BPTT page the code is the point: show it beside the
   // equations, opened (mkdocstrings folds each object's source into a <details>).
   if (/\/(layers|bptt)\//.test(location.pathname)) {
-    body.querySelectorAll("details.quote").forEach((d) => { d.open = true; });
+    body.querySelectorAll("details.mkdocstrings-source").forEach((d) => { d.open = true; });
   }
 });
