@@ -8,7 +8,8 @@ append flags to the commands that start with a given prefix, to cut them short::
     <!-- ci-run: rnnlab train += --max-steps 3 --time-budget 30 -->
 
 (the last occurrence of a flag wins, so ``--max-steps 3`` overrides the page's own). Each
-command must exit 0. ``rnnlab`` and ``python`` run as this interpreter
+command must exit 0. A block CI cannot afford says so instead, visibly in the page and with
+``<!-- ci-skip: why -->`` before it; every ``bash`` block carries one mark or the other. ``rnnlab`` and ``python`` run as this interpreter
 (``sys.executable -m rnnlab``). A page that reads ``../shared/data`` (PTB) is skipped where
 that folder is missing, saying so, except where CI=true, where it fails.
 """
@@ -27,6 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial"
 SHARED = ROOT.parent / "shared" / "data"
+ANY_BLOCK = re.compile(r"(?P<mark><!-- ci-(?:run|skip)[^>]*-->\n)?```bash\n")
 BLOCK = re.compile(r"<!-- ci-run(?::(?P<rules>[^>]*))? -->\n```bash\n(?P<body>.*?)\n```", re.S)
 
 
@@ -66,6 +68,8 @@ def test_every_tutorial_step_has_marked_commands():
         assert page_commands(text), f"{page.name}: no <!-- ci-run --> block"
         # a mark not followed by a bash block would be silently skipped
         assert text.count("<!-- ci-run") == len(BLOCK.findall(text)), page.name
+        unmarked = [m.start() for m in ANY_BLOCK.finditer(text) if not m["mark"]]
+        assert not unmarked, f"{page.name}: a bash block with no ci-run or ci-skip mark"
 
 
 def test_marks_append_flags_to_their_prefix_only():
