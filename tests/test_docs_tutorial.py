@@ -10,8 +10,9 @@ append flags to the commands that start with a given prefix, to cut them short::
 (the last occurrence of a flag wins, so ``--max-steps 3`` overrides the page's own). Each
 command must exit 0. A block CI cannot afford says so instead, visibly in the page and with
 ``<!-- ci-skip: why -->`` before it; every ``bash`` block carries one mark or the other.
-``rnnlab`` and ``python`` run as this interpreter (``sys.executable -m rnnlab``). A page that reads ``../shared/data`` (PTB) is skipped where
-that folder is missing, saying so, except where CI=true, where it fails.
+``rnnlab`` and ``python`` run as this interpreter (``sys.executable -m rnnlab``). A page
+that reads ``../shared/data`` (PTB) is skipped where that folder is missing, saying so,
+except where CI=true, where it fails.
 """
 
 from __future__ import annotations
