@@ -59,7 +59,7 @@ def lm_flags(out, **kw):
     flags = {"data": "corpus.txt", "hidden": 12, "embed": 8, "layers": 2, "batch-size": 4,
              "eval-batch-size": 4, "bptt": 6, "max-steps": 20, "eval-every": 10,
              "dropout": 0, "lr": 0.05, "time-budget": 3600, "sample-length": 0,
-             "log-every": 5, "out": out}
+             "log-every": 5, "check-weights-every": 3, "out": out}
     flags.update({k.replace("_", "-"): v for k, v in kw.items()})
     return [*(x for k, v in flags.items() for x in (f"--{k}", v)), "--no-progress",
             "--no-sample"]

@@ -155,13 +155,13 @@ def test_classify_resumes_on_two_ranks_then_one(data):
     assert_same_run(part, full, TOL["float64"])
 
 
-def start(data, out, fail_rank=-1, fail_step=-1):
-    """mpiexec -n 2 of a long LM run through tests/mpi_rank_main.py; returns the launcher
-    process and the folder of the ranks' pid files."""
+def start(data, out, fail_rank=-1, fail_step=-1, extra=()):
+    """mpiexec -n 2 of a long LM run through tests/mpi_rank_main.py (``fail_step``: see
+    there); returns the launcher process and the folder of the ranks' pid files."""
     pids = data / f"{out}-pids"
     cmd = [find_mpiexec(), "-n", "2", sys.executable, RANK_MAIN, str(pids), str(fail_rank),
            str(fail_step), "train", *map(str, lm_flags(out, max_steps=100000, log_every=1,
-                                              eval_every=50, dtype="float64"))]
+                                              eval_every=50, dtype="float64")), *extra]
     proc = subprocess.Popen(cmd, cwd=data, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     return proc, pids
@@ -272,3 +272,17 @@ def test_a_loss_every_rank_sees_diverge_is_one_line_from_rank_0(data):
     lines = done.stderr.strip().splitlines()
     assert sum("error: training loss exploded" in line for line in lines) == 1, lines
     assert not any("failed" in line or "Abort" in line for line in lines), lines
+
+
+@needs_mpi
+def test_weights_that_drift_apart_stop_every_rank_with_one_line(data):
+    """Rank 1's weights nudged by 1e-6 before step 3: the checksum after step 4 (every 2
+    steps here) sees it; one line, from rank 0, naming rank 1; exit 2 on every rank."""
+    proc, _ = start(data, "drift", fail_rank=1, fail_step="drift:3",
+                    extra=["--check-weights-every", "2"])
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    lines = [x for x in err.splitlines() if "error:" in x]
+    assert len(lines) == 1 and "after step 4 the weights of rank 1 differ from rank 0's" in (
+        lines[0]), err
+    assert "Traceback" not in err

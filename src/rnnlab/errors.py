@@ -64,5 +64,9 @@ class TrainingDiverged(RnnlabError, RuntimeError):
     :func:`rnnlab.training.loop.divergence_limit`)."""
 
 
-__all__ = ["CheckpointError", "DataError", "RnnlabError", "RunFolderError", "TrainingDiverged",
-           "UsageError"]
+class RanksDisagree(RnnlabError, RuntimeError):
+    """The ranks of a data-parallel run hold different weights (a weight checksum)."""
+
+
+__all__ = ["CheckpointError", "DataError", "RanksDisagree", "RnnlabError", "RunFolderError",
+           "TrainingDiverged", "UsageError"]

@@ -167,6 +167,8 @@ def _add_control_flags(a: Callable[..., Any]) -> None:
     a("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     a("--force", action="store_true", help="start anew in an existing run folder")
     a("--threads", type=POS_INT, help="BLAS threads (may change on --resume)")
+    a("--check-weights-every", type=NONNEG_INT, help="under MPI: steps between checks that "
+      "every rank holds the same weights (100; 0: none)")
 
 
 TRAIN_GROUPS = (("data", _add_data_flags), ("model", _add_model_flags),

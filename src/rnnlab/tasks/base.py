@@ -57,8 +57,8 @@ def check_nonempty(enc: Encoded) -> None:
 class LossSum:
     """Sums the criterion's ``last_loss_sum`` and ``last_count`` over batches."""
 
-    def __init__(self) -> None:
-        self.total, self.count = 0.0, 0
+    def __init__(self, total: float = 0.0, count: int = 0) -> None:
+        self.total, self.count = total, count
 
     def add(self, criterion: Any) -> None:
         self.total += criterion.last_loss_sum

@@ -68,16 +68,20 @@ class ClassifyTask(SequenceTask):
     def loss(self, model: Any, batch: Batch, enc: Encoded) -> float:
         return float(model.loss(batch.x, batch.y, batch.lengths))
 
-    def evaluate(self, model: Any, enc: Encoded, batch_size: int,
-                 max_length: int | None = None) -> dict[str, Any]:
-        """Loss, accuracy, macro-F1 and the confusion matrix (rows: true, columns: predicted)."""
-        pred, loss = np.empty(len(enc), dtype=np.int64), LossSum()
+    def infer(self, model: Any, enc: Encoded, batch_size: int,
+              max_length: int | None = None) -> tuple[list[Any], LossSum]:
+        """Each example's predicted class id, and the summed loss."""
+        pred, loss = np.zeros(len(enc), dtype=np.int64), LossSum()
         for b in self.batches(enc, batch_size):
             logits = model.forward(b.x, b.lengths)  # (N, C)
             model.criterion.forward(logits, b.y)
             loss.add(model.criterion)
             pred[b.index] = logits.argmax(axis=-1)
-        y = enc.targets
+        return pred.tolist(), loss
+
+    def score(self, enc: Encoded, predicted: list[Any], loss: LossSum) -> dict[str, Any]:
+        """Loss, accuracy, macro-F1 and the confusion matrix (rows: true, columns: predicted)."""
+        y, pred = enc.targets, np.array(predicted, dtype=np.int64)
         matrix = confusion_matrix(y, pred, num_classes=len(self.labels))
         return {"loss": loss.mean, "accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred),
                 "confusion_matrix": {"labels": self.labels.names, "matrix": matrix.tolist()},

@@ -88,21 +88,25 @@ class Seq2SeqTask(SequenceTask):
             return model.beam_search(batch.x, batch.lengths, beam_size=beam, **kw)
         return model.greedy(batch.x, batch.lengths, **kw)
 
-    def evaluate(self, model: Any, enc: Encoded, batch_size: int,
-                 max_length: int | None = None) -> dict[str, Any]:
-        """Loss (teacher forcing), exact match and per-token accuracy (greedy decoding)."""
-        loss, right, steps = LossSum(), 0, 0
-        pred: list[list[int]] = [[] for _ in range(len(enc))]
+    def infer(self, model: Any, enc: Encoded, batch_size: int,
+              max_length: int | None = None) -> tuple[list[Any], LossSum]:
+        """Each example's greedy decoding (ids), and the summed loss (teacher forcing)."""
+        loss = LossSum()
+        pred: list[Any] = [[] for _ in range(len(enc))]
         for b in self.batches(enc, batch_size):
             self.loss(model, b, enc)
             loss.add(model.criterion)
             decoded = self.decode(model, b, max_length).tokens
             for n, i in enumerate(b.index):
-                got, want = decoded[n].tolist(), [*enc.targets[i].tolist(), self.eos]
-                pred[i] = got
-                right += sum(g == w for g, w in zip(got, want, strict=False))
-                steps += len(want)
+                pred[i] = decoded[n].tolist()
+        return pred, loss
+
+    def score(self, enc: Encoded, pred: list[Any], loss: LossSum) -> dict[str, Any]:
+        """Loss (teacher forcing), exact match and per-token accuracy (greedy decoding)."""
         gold = [[*t.tolist(), self.eos] for t in enc.targets]
+        right = sum(g == w for got, want in zip(pred, gold, strict=True)
+                    for g, w in zip(got, want, strict=False))
+        steps = sum(len(want) for want in gold)
         return {"loss": loss.mean, "exact_match": exact_match(gold, pred),
                 "token_accuracy": right / steps, "examples": len(enc)}
 

@@ -25,7 +25,7 @@ from rnnlab.data import shuffled_split
 from rnnlab.data.padded import Batch
 from rnnlab.errors import CheckpointError, DataError, RnnlabError, RunFolderError, UsageError
 from rnnlab.nn.module import Module
-from rnnlab.tasks.base import Encoded
+from rnnlab.tasks.base import Encoded, LossSum
 from rnnlab.tasks.order import check_order
 from rnnlab.training import validate
 from rnnlab.training.config import TrainConfig
@@ -160,9 +160,33 @@ class SequenceTask(Task):
         """The forward pass and mean loss of ``batch`` (``model.backward_loss`` follows)."""
 
     @abstractmethod
+    def infer(self, model: Any, enc: Encoded, batch_size: int,
+              max_length: int | None = None) -> tuple[list[Any], LossSum]:
+        """Each example's prediction (in ``enc``'s order) and the summed loss on ``enc``."""
+
+    @abstractmethod
+    def score(self, enc: Encoded, pred: list[Any], loss: LossSum) -> dict[str, Any]:
+        """``"loss"`` and the task's metrics from every example's prediction."""
+
+    def infer_share(self, model: Any, enc: Encoded, a: int, b: int, batch_size: int,
+                    max_length: int | None = None) -> tuple[list[Any], LossSum]:
+        """:meth:`infer` on the examples ``[a, b)`` of ``enc`` (none: nothing to run)."""
+        if a == b:
+            return [], LossSum()
+        return self.infer(model, enc.subset(np.arange(a, b)), batch_size, max_length)
+
     def evaluate(self, model: Any, enc: Encoded, batch_size: int,
-                 max_length: int | None = None) -> dict[str, Any]:
-        """``"loss"`` and the task's metrics on ``enc``."""
+                 max_length: int | None = None, world: World = SINGLE) -> dict[str, Any]:
+        """``"loss"`` and the task's metrics on ``enc``. On K ranks each predicts its
+        contiguous share of the examples (``world.part``); the predictions are gathered and
+        the loss sums summed, so every rank scores all of them, as one process would."""
+        if world.size == 1:
+            return self.score(enc, *self.infer(model, enc, batch_size, max_length))
+        pred, loss = self.infer_share(model, enc, *world.part(len(enc)), batch_size,
+                                      max_length)
+        total, count = world.sum(np.array([loss.total, loss.count], dtype=np.float64))
+        return self.score(enc, [p for part in world.gather(pred) for p in part],
+                          LossSum(float(total), int(count)))
 
 
 class TaskFeed(Feed):
@@ -189,13 +213,12 @@ class TaskFeed(Feed):
         """Rank r takes the examples ``world.part(N)`` of every padded batch of N, padded
         to the whole batch's length, with the whole batch's dropout masks (so each rank's
         steps are one process's); a rank left with none contributes nothing (it runs the
-        batch's forward pass only to draw its masks). Evaluation runs whole on every
-        rank."""
+        batch's forward pass only to draw its masks). Evaluation: each rank predicts
+        its share of the validation examples (``SequenceTask.evaluate``)."""
         self.world, self.rng = world, rng
         return (f"data parallel on {world.describe()}: each rank takes its contiguous "
                 f"share of every batch of {self.config.batch_size} examples (about "
-                f"{self.config.batch_size / world.size:g}); every rank evaluates the whole "
-                "validation set")
+                f"{self.config.batch_size / world.size:g}) and of the validation examples")
 
     def step(self, model: Module, i: int) -> tuple[float, int]:
         batch = self.train_batches.batch((self.order or [])[i])
@@ -214,7 +237,8 @@ class TaskFeed(Feed):
         return (0.0, 0) if self.empty else super().loss_sum(model)
 
     def evaluate(self, model: Module) -> dict[str, Any]:
-        return self.task.evaluate(model, self.val, self.config.eval_batch_size)
+        return self.task.evaluate(model, self.val, self.config.eval_batch_size,
+                                  world=self.world)
 
     def save(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {}

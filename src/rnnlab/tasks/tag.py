@@ -95,10 +95,14 @@ class TagTask(SequenceTask):
                 out[i] = pred[: b.lengths[n], n]
         return out, loss
 
-    def evaluate(self, model: Any, enc: Encoded, batch_size: int,
-                 max_length: int | None = None) -> dict[str, Any]:
-        """Loss, per-token accuracy, and entity precision/recall/F1 for BIO tags."""
+    def infer(self, model: Any, enc: Encoded, batch_size: int,
+              max_length: int | None = None) -> tuple[list[Any], LossSum]:
+        """Each sentence's predicted tag ids, and the summed loss."""
         pred, loss = self._tags(model, enc.inputs, batch_size, enc.targets)
+        return list(pred), loss
+
+    def score(self, enc: Encoded, pred: list[Any], loss: LossSum) -> dict[str, Any]:
+        """Loss, per-token accuracy, and entity precision/recall/F1 for BIO tags."""
         y, p = np.concatenate(enc.targets), np.concatenate(pred)
         result: dict[str, Any] = {"loss": loss.mean, "token_accuracy": float(np.mean(y == p)),
                                   "tokens": int(y.size), "sentences": len(enc)}

@@ -26,7 +26,8 @@ MODEL_ARGS = {"cell": "cell", "embed": "embed_size", "hidden": "hidden_size",
               "init_range": "init_range", "dtype": "dtype", "nonlinearity": "nonlinearity",
               "forget_bias": "forget_bias"}
 # Fields that may change when a run is resumed (the rest would make it another run).
-RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor", "threads")
+RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor", "threads",
+             "check_weights_every")
 NOT_FLAGS = ("cache_dir",)  # API only
 
 
@@ -69,6 +70,7 @@ class TrainConfig:
     diverge_factor: float = 100.0  # stop when a loss exceeds this x ln V (0: never)
     eval_every: int = 250
     log_every: int = 10  # steps between rows of steps.jsonl (0: none)
+    check_weights_every: int = 100  # several ranks: steps between weight checksums (0: none)
     seed: int = 0
     dtype: str = "float32"
     threads: int | None = None

@@ -157,6 +157,9 @@ class _Loop:
         prog.train_loss_count += 1
         prog.elapsed_s = elapsed if self.reducer else time.perf_counter() - self.started
         self._log_step(loss, norm)
+        every = cfg.check_weights_every
+        if self.reducer is not None and every and prog.step % every == 0:
+            self.reducer.check_weights(prog.step)
         return loss, tokens
 
     def _all_reduce(self, tokens: int, elapsed: float) -> tuple[float, int, float]:

@@ -76,11 +76,15 @@ class World:
             self.comm.Allreduce(MPI.IN_PLACE, values, op=MPI.SUM)
         return values
 
+    def gather(self, part: Any) -> list[Any]:
+        """Every rank's ``part`` (any picklable object), in rank order, on every rank."""
+        return [part] if self.comm is None else self.comm.allgather(part)
+
     def concat(self, part: np.ndarray, axis: int) -> np.ndarray:
         """Every rank's ``part`` joined along ``axis`` in rank order (on every rank)."""
         if self.comm is None:
             return part
-        return np.concatenate(self.comm.allgather(np.ascontiguousarray(part)), axis=axis)
+        return np.concatenate(self.gather(np.ascontiguousarray(part)), axis=axis)
 
     def describe(self) -> str:
         return f"{self.size} MPI ranks ({self.local_size} on this node)"

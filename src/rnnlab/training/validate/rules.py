@@ -105,6 +105,7 @@ CONFIG_RULES: dict[str, Rule] = {
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
     "peeky": _bool, "sample_length": NONNEG, "log_every": NONNEG,
+    "check_weights_every": NONNEG,
 }
 MODEL_RULES: dict[str, Rule] = {
     "vocab_size": POS, "cell": _one_of(CELLS), "embed_size": POS, "hidden_size": POS,
