@@ -22,7 +22,7 @@ ROLE = re.compile(r":(?:meth|class|func|mod|data|attr|exc|obj):`~?([^`]+)`")
 
 def fence_doctests(text: str) -> str:
     """Wrap each unindented run of ``>>>`` lines (and their output, up to a blank line) in
-    a ``pycon`` fence; turn an unindented line's closing ``::`` into ``:`` and a Sphinx role
+    a ``pycon`` fence; turn a line's closing ``::`` into ``:`` and a Sphinx role
     (``:func:`name```) into code."""
     text = ROLE.sub(r"`\1`", text)
     out: list[str] = []
@@ -34,7 +34,7 @@ def fence_doctests(text: str) -> str:
         elif in_run and not line.strip():
             out.append("```")
             in_run = False
-        if not in_run and line.rstrip().endswith("::") and not line.startswith(" "):
+        if not in_run and line.rstrip().endswith("::"):
             line = line.rstrip()[:-1]
         out.append(line)
     if in_run:
