@@ -90,6 +90,8 @@ def save_heatmap(model: Seq2Seq, codec: Codec, text: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small setting, under a minute")
+    parser.add_argument("--data-only", action="store_true",
+                        help="write the data file, print the rnnlab train command, stop")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (1: fastest for these small matrices)")
@@ -112,6 +114,8 @@ def run(args: argparse.Namespace) -> None:
                       hidden=s["hidden"], attention="dot", batch_size=s["batch"], lr=s["lr"],
                       epochs=s["epochs"], time_budget=3600, seed=args.seed, out="runs/dates")
     show_command(cli)
+    if args.data_only:
+        return
     model = Seq2Seq(codec.src_vocab, codec.tgt_vocab, cell="lstm", embed_size=16,
                     hidden_size=s["hidden"], attention="dot", rng=rng)
     losses = fit(model, codec, [codec.source(h) for h, _, _ in train],

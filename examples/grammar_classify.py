@@ -103,6 +103,8 @@ def make_data(n: int, depth: int, rng: np.random.Generator) -> list[tuple[str, s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small run, under a minute")
+    ap.add_argument("--data-only", action="store_true",
+                    help="write the data file, print the rnnlab train command, stop")
     ap.add_argument("--out", default="grammar.tsv", help="where the TSV data file is written")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -116,6 +118,8 @@ def main() -> None:
                       hidden=hidden, dropout=0, batch_size=32, lr=0.005, epochs=epochs,
                       time_budget=3600, val_fraction=0.2, seed=a.seed, out="runs/grammar")
     show_command(cli)
+    if a.data_only:
+        return
     ex = read_classify(path)
     vocab, labels = task_vocab(ex.texts, "char"), Labels.build(ex.labels)
     inputs, y = encode_classify(ex, vocab, labels)

@@ -17,9 +17,11 @@ from rnnlab.optim import Adam
 VOCAB = ["h", "e", "l", "o"]
 rng = np.random.default_rng(0)
 
+# --8<-- [start:model] (docs/tutorial/hello.md shows these lines)
 rnn = rnnlab.RNN(4, 8, rng=rng)  # 4 inputs (one-hot), 8 hidden units, tanh
 head = rnnlab.Linear(8, 4, rng=rng)  # hidden state -> scores of the 4 characters
 loss_fn = rnnlab.SoftmaxCrossEntropy()
+# --8<-- [end:model]
 
 ids = np.array([VOCAB.index(c) for c in "hello"])
 x = np.eye(4, dtype=np.float32)[ids[:-1]][:, None, :]  # (T=4, N=1, 4) one-hot "hell"
@@ -43,6 +45,7 @@ show("before training")
 params = {**{f"rnn.{k}": v for k, v in rnn.named_params().items()},
           **{f"head.{k}": v for k, v in head.named_params().items()}}
 opt = Adam(params, lr=0.05)
+# --8<-- [start:train]
 for step in range(100):
     y, _ = rnn.forward(x)
     loss = loss_fn.forward(head.forward(y), targets)
@@ -52,4 +55,5 @@ for step in range(100):
     opt.step()
     if step % 20 == 0:
         print(f"step {step:3d}  loss {loss:.4f}")
+# --8<-- [end:train]
 show(f"after training (loss {loss:.4f})")

@@ -69,6 +69,8 @@ def run_variant(bidirectional: bool, data: tuple, hidden: int, epochs: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a small run, under a minute")
+    ap.add_argument("--data-only", action="store_true",
+                    help="write the data file, print the rnnlab train command, stop")
     ap.add_argument("--out", default="segment.conll", help="where the CoNLL file is written")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -81,6 +83,8 @@ def main() -> None:
                       bidirectional=True, dropout=0, batch_size=32, lr=0.005, epochs=epochs,
                       time_budget=3600, val_fraction=0.2, seed=a.seed, out="runs/segment")
     show_command(cli)
+    if a.data_only:
+        return
     ex = read_tagged(path)
     labels = Labels.build(t for s in ex.tags for t in s)
     train, test = shuffled_split(len(ex), 0.2, np.random.default_rng(a.seed))

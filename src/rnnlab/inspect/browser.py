@@ -9,6 +9,7 @@ only when a browser is opened.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -40,9 +41,11 @@ def find_browser() -> tuple[Path, Path] | None:
 
 
 @contextmanager
-def open_page(html_path: str | Path, width: int = 1280, height: int = 860) -> Iterator[Any]:
+def open_page(html_path: str | Path, width: int = 1280, height: int = 860, *,
+              log_requests: bool = False) -> Iterator[Any]:
     """A selenium WebDriver showing ``html_path`` (a file:// URL) in a ``width`` x ``height``
-    pixel viewport, closed on exit.
+    pixel viewport, closed on exit. ``log_requests``: keep Chromium's network log, for
+    :func:`requested_urls`.
 
     Raises RuntimeError naming the missing piece when Chromium, ChromeDriver or selenium
     is not installed.
@@ -67,6 +70,8 @@ def open_page(html_path: str | Path, width: int = 1280, height: int = 860) -> It
         options.binary_location = str(found[0])
         for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
             options.add_argument(flag)
+        if log_requests:
+            options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         driver = webdriver.Chrome(service=Service(executable_path=str(found[1])), options=options)
         try:  # the window includes the browser's frame: fix the page's viewport itself
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
@@ -75,6 +80,18 @@ def open_page(html_path: str | Path, width: int = 1280, height: int = 860) -> It
             yield driver
         finally:
             driver.quit()
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """Every URL the page has asked for so far (documents, scripts, styles, fonts, images,
+    fetches), from Chromium's network log: the driver must come from
+    ``open_page(..., log_requests=True)``. Reading the log empties it."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1280,
