@@ -73,6 +73,7 @@ class GRU(Recurrent):
 
     # _step_forward fused into one CUDA kernel (after the one GEMM h_{t-1} W_hh^T):
     # thread (n, j) computes column j of r, z, n and h_t of row n.
+    # --8<-- [start:forward_cuda] (docs/layers/gru.md shows the kernel)
     FORWARD_CUDA = r"""
 __device__ void gru_forward(real gx_r, real gx_z, real gx_n, real gh_r, real gh_z, real gh_n,
                             real h_prev, real *r, real *z, real *n, real *h) {
@@ -104,6 +105,7 @@ extern "C" __global__ void gru_step_forward(
                 &a[j], &a[H + j], &a[2 * H + j], &h[idx]);
 }
 """
+    # --8<-- [end:forward_cuda]
 
     def _step_forward_cuda(self, k: int, t: int) -> None:
         """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
@@ -142,6 +144,7 @@ extern "C" __global__ void gru_step_forward(
 
     # _step_backward fused into one CUDA kernel (before the one GEMM dGh W_hh);
     # thread (a, n, j): age a of the truncated streams (else 0), row n, column j.
+    # --8<-- [start:backward_cuda] (docs/layers/gru.md shows the kernel)
     BACKWARD_CUDA = r"""
 __device__ void gru_backward(real dh, real r, real z, real n, real h_prev, real gh_n,
                              real *dgx_r, real *dgx_z, real *dgx_n, real *dgh_n,
@@ -176,6 +179,7 @@ extern "C" __global__ void gru_step_backward(
     e[H + j] = d[H + j];
 }
 """
+    # --8<-- [end:backward_cuda]
 
     def _step_backward_cuda(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array

@@ -160,6 +160,7 @@ class LSTM(Recurrent):
 
     # _step_forward fused into one CUDA kernel (after the one GEMM gh = h_{t-1} W_hh^T):
     # thread (n, j) computes column j of every gate of row n. No peepholes: w_c* are 0.
+    # --8<-- [start:forward_cuda] (docs/layers/lstm.md shows the kernel)
     FORWARD_CUDA = r"""
 __device__ void lstm_forward(real a_i, real a_f, real a_g, real a_o, real c_prev,
                              real w_ci, real w_cf, real w_co,
@@ -194,6 +195,7 @@ extern "C" __global__ void lstm_step_forward(
                  &a[j], &a[H + j], &a[2 * H + j], &a[3 * H + j], &c[idx], &tanh_c[idx], &h[idx]);
 }
 """
+    # --8<-- [end:forward_cuda]
 
     def _step_forward_cuda(self, k: int, t: int) -> None:
         """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
@@ -253,6 +255,7 @@ extern "C" __global__ void lstm_step_forward(
 
     # _step_backward fused into one CUDA kernel (before the one GEMM dh_{t-1} = da W_hh);
     # thread (a, n, j): age a of the truncated streams (else 0), row n, column j.
+    # --8<-- [start:backward_cuda] (docs/layers/lstm.md shows the kernel)
     BACKWARD_CUDA = r"""
 __device__ void lstm_backward(real dh, real dc, real i, real f, real g, real o,
                               real c_prev, real tanh_c, real w_ci, real w_cf, real w_co,
@@ -289,6 +292,7 @@ extern "C" __global__ void lstm_step_backward(
                   &d[j], &d[H + j], &d[2 * H + j], &d[3 * H + j], &dc_prev[idx]);
 }
 """
+    # --8<-- [end:backward_cuda]
 
     def _step_backward_cuda(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array

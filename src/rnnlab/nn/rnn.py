@@ -80,6 +80,7 @@ class RNN(Recurrent):
             relu_(a)  # h_t = relu(a_t)
 
     # _step_forward fused into one CUDA kernel (after the one GEMM h_{t-1} W_hh^T)
+    # --8<-- [start:forward_cuda] (docs/layers/rnn.md shows the kernel)
     FORWARD_CUDA = r"""
 __device__ real rnn_forward(real a, int relu) {
     return relu ? (a < 0 ? (real)0 : a) : tanh(a);   // h_t = relu(a_t) or tanh(a_t)
@@ -94,6 +95,7 @@ extern "C" __global__ void rnn_step_forward(
     h[idx] = rnn_forward(h[idx] + hw[idx], relu);   // a_t = x_t W_ih^T + b + h_{t-1} W_hh^T
 }
 """
+    # --8<-- [end:forward_cuda]
 
     def _step_forward_cuda(self, k: int, t: int) -> None:
         """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
@@ -119,6 +121,7 @@ extern "C" __global__ void rnn_step_forward(
         return (dh_prev,)
 
     # _step_backward fused into one CUDA kernel (before the one GEMM da_t W_hh)
+    # --8<-- [start:backward_cuda] (docs/layers/rnn.md shows the kernel)
     BACKWARD_CUDA = r"""
 __device__ real rnn_backward(real dh, real h, int relu) {
     // da_t = dh_t * [a_t > 0]   or   dh_t * (1 - h_t^2)
@@ -135,6 +138,7 @@ extern "C" __global__ void rnn_step_backward(
     da[idx] = rnn_backward(dh[idx], h[idx % NH], relu);
 }
 """
+    # --8<-- [end:backward_cuda]
 
     def _step_backward_cuda(
         self, k: int, t: int, dstate: tuple[Array, ...], dG_t: Array, dGh_t: Array
