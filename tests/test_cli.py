@@ -113,6 +113,7 @@ def test_existing_run_folder_is_not_overwritten(trained, corpus):
         (["train", "--tie-weights", "--embed", "16", "--hidden", "32"],
          ["--tie-weights needs --embed equal to --hidden", "--embed 32"]),
         (["train", "--check-weights-every", "-1"], ["--check-weights-every"]),
+        (["train", "--sample-length", "2147483648"], ["--sample-length", "at most 100000"]),
     ],
 )
 def test_bad_flags_and_paths(args, words, tmp_path):

@@ -30,6 +30,7 @@ from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.tasks.flags import ATTENTIONS, TASKS
+from rnnlab.training.config import MAX_SAMPLE_LENGTH
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +64,15 @@ POS_INT = _check(int, 0, True, "a positive integer")
 NONNEG_INT = _check(int, 0, False, "a non-negative integer")
 POS_FLOAT = _check(float, 0.0, True, "a positive number")
 NONNEG_FLOAT = _check(float, 0.0, False, "a non-negative number")
+
+
+def _sample_length(text: str) -> int:
+    """``--sample-length``: 0 to MAX_SAMPLE_LENGTH tokens (each evaluation writes them)."""
+    value = int(NONNEG_INT(text))
+    if value > MAX_SAMPLE_LENGTH:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_SAMPLE_LENGTH} tokens, got "
+                                         f"{text!r}")
+    return value
 
 
 def _finite(text: str) -> float:
@@ -170,7 +180,7 @@ def _add_output_flags(a: Callable[..., Any]) -> None:
     a("--log-every", type=NONNEG_INT, help="steps between rows of RUN/steps.jsonl, the "
       "training-loss curve (10; 0: none)")
     a("--out", help="run folder (default runs/shakespeare)")
-    a("--sample-length", type=NONNEG_INT,
+    a("--sample-length", type=_sample_length,
       help="tokens sampled at each evaluation into metrics.jsonl (200; 0: none)")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--no-sample", action="store_true", help="don't print a sample at the end")

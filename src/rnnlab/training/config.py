@@ -26,6 +26,7 @@ MODEL_ARGS = {"cell": "cell", "embed": "embed_size", "hidden": "hidden_size",
               "init_range": "init_range", "dtype": "dtype", "nonlinearity": "nonlinearity",
               "forget_bias": "forget_bias", "peephole": "peephole"}
 # Fields that may change when a run is resumed (the rest would make it another run).
+MAX_SAMPLE_LENGTH = 100_000  # tokens sampled into metrics.jsonl at each evaluation, at most
 RESUMABLE = ("epochs", "max_steps", "time_budget", "diverge_factor", "threads",
              "check_weights_every", "device")
 NOT_FLAGS = ("cache_dir",)  # API only

@@ -24,7 +24,7 @@ from rnnlab.errors import CheckpointError
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
-from rnnlab.training.config import TrainConfig
+from rnnlab.training.config import MAX_SAMPLE_LENGTH, TrainConfig
 
 ADVICE = "resume from another checkpoint or retrain"
 DTYPES = ("float32", "float64")
@@ -48,12 +48,13 @@ def not_nan(v: Any) -> bool:
     return x is not None and not math.isnan(x)
 
 
-def _int(low: int, none: bool = False) -> Rule:
+def _int(low: int, none: bool = False, high: int = 2**63 - 1) -> Rule:
     def rule(v: Any) -> str | None:
         if v is None and none:
             return None
-        ok = isinstance(v, int) and not isinstance(v, bool) and low <= v < 2**63
-        return None if ok else f"an integer >= {low}" + (" or null" if none else "")
+        ok = isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+        top = f" and <= {high}" if high < 2**63 - 1 else ""
+        return None if ok else f"an integer >= {low}{top}" + (" or null" if none else "")
     return rule
 
 
@@ -113,8 +114,8 @@ CONFIG_RULES: dict[str, Rule] = {
     "task": _one_of(("lm", "classify", "tag", "seq2seq")), "val_fraction": _num(0, True, 1),
     "bidirectional": _bool, "pooling": _one_of(("last", "cell", "mean")),
     "attention": _one_of(("none", "dot", "additive")), "reverse_source": _bool,
-    "peeky": _bool, "sample_length": NONNEG, "log_every": NONNEG, "peephole": _bool,
-    "check_weights_every": NONNEG, "device": _device,
+    "peeky": _bool, "sample_length": _int(0, high=MAX_SAMPLE_LENGTH), "log_every": NONNEG,
+    "peephole": _bool, "check_weights_every": NONNEG, "device": _device,
 }
 MODEL_RULES: dict[str, Rule] = {
     "vocab_size": POS, "cell": _one_of(CELLS), "embed_size": POS, "hidden_size": POS,
