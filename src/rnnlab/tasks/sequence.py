@@ -79,7 +79,8 @@ class SequenceTask(Task):
                 raise CheckpointError(f"{where}.vocabularies: a {vocab.level} vocabulary, but "
                                       f"meta.config says level {config.level!r}: {ADVICE}")
         model = task.model(config, np.random.default_rng(0), f"{where}.config", CheckpointError)
-        if model.config() != {"peephole": False, **meta["model"]}:  # older runs: no peephole
+        saved = meta["model"]  # older runs lack peephole: False then
+        if not isinstance(saved, dict) or model.config() != {"peephole": False, **saved}:
             raise CheckpointError(f"{where}.model: expected {show(model.config())} (what "
                                   f"meta.config and meta.vocabularies build), got "
                                   f"{show(meta['model'])}: {ADVICE}")
