@@ -10,13 +10,25 @@ registries.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from rnnlab import __version__
 from rnnlab.cli.evaluate import cmd_eval
 from rnnlab.cli.export import cmd_export
+from rnnlab.cli.flag_types import (
+    DEVICE_HELP,
+    NONNEG_FLOAT,
+    NONNEG_INT,
+    POS_FLOAT,
+    POS_INT,
+    device,
+    finite,
+    probability,
+    sample_length,
+    split,
+    top_p,
+)
 from rnnlab.cli.gradcheck import cmd_gradcheck
 from rnnlab.cli.inspect import cmd_activations, cmd_gates, cmd_gradients
 from rnnlab.cli.predict import cmd_predict
@@ -24,13 +36,11 @@ from rnnlab.cli.report import cmd_report
 from rnnlab.cli.sample import cmd_sample
 from rnnlab.cli.train import cmd_train
 from rnnlab.data import LEVELS
-from rnnlab.device import Device
 from rnnlab.models.classifier import POOLINGS
 from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.tasks.flags import ATTENTIONS, TASKS
-from rnnlab.training.config import MAX_SAMPLE_LENGTH
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,80 +48,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _check(kind: type, low: float, strict: bool, what: str) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if (kind is float and not math.isfinite(value)) or value < low or (
-                strict and value == low):  # math.isfinite(int) overflows past 1e308
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
-
-
-def _device(text: str) -> str:
-    """``--device``: cpu, cuda or cuda:N (whether it can be used here is checked later)."""
-    try:
-        return str(Device.parse(text))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-DEVICE_HELP = "cpu (default), cuda or cuda:N: an NVIDIA GPU, through CuPy"
-POS_INT = _check(int, 0, True, "a positive integer")
-NONNEG_INT = _check(int, 0, False, "a non-negative integer")
-POS_FLOAT = _check(float, 0.0, True, "a positive number")
-NONNEG_FLOAT = _check(float, 0.0, False, "a non-negative number")
-
-
-def _sample_length(text: str) -> int:
-    """``--sample-length``: 0 to MAX_SAMPLE_LENGTH tokens (each evaluation writes them)."""
-    value = int(NONNEG_INT(text))
-    if value > MAX_SAMPLE_LENGTH:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_SAMPLE_LENGTH} tokens, got "
-                                         f"{text!r}")
-    return value
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = NONNEG_FLOAT(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return float(value)
-
-
-def _top_p(text: str) -> float:
-    value = POS_FLOAT(text)
-    if value > 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return float(value)
-
-
-def _split(text: str) -> tuple[float, ...]:
-    try:
-        parts = tuple(float(p) for p in text.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) < 2 or any(not 0 < p < 1 for p in parts) or sum(parts) > 1 + 1e-9:
-        raise argparse.ArgumentTypeError(
-            f"expected fractions like 0.9,0.05,0.05 (each in (0, 1), sum <= 1), got {text!r}")
-    return parts
-
-
 def _fraction(text: str) -> float:
-    value = _probability(text)
+    value = probability(text)
     if value == 0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
     return value
@@ -122,7 +60,7 @@ def _add_data_flags(a: Callable[..., Any]) -> None:
       "label<TAB>text lines; tag: CoNLL tokens and tags; seq2seq: source<TAB>target lines")
     a("--data", help="UTF-8 training text (default: bundled tiny-shakespeare)")
     a("--val-data", help="validation text (default: the tail of --data, see --split)")
-    a("--split", type=_split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
+    a("--split", type=split, help="train,val[,test] fractions of a single file (0.9,0.05,0.05)")
     a("--val-fraction", type=_fraction, help="tasks without --val-data: the seeded shuffled "
       "share of --data held out for validation (0.1)")
     a("--level", choices=LEVELS)
@@ -133,14 +71,14 @@ def _add_data_flags(a: Callable[..., Any]) -> None:
 def _add_model_flags(a: Callable[..., Any]) -> None:
     a("--cell", choices=tuple(CELLS))
     a("--nonlinearity", choices=("tanh", "relu"), help="--cell rnn: h_t = tanh(a_t) or relu(a_t)")
-    a("--forget-bias", type=_finite, metavar="B",
+    a("--forget-bias", type=finite, metavar="B",
       help="--cell lstm: initial forget-gate bias (Jozefowicz et al. 2015: 1)")
     a("--peephole", action="store_true", default=None,
       help="--cell lstm: peephole connections from the cell to the gates (Gers et al. 2002)")
     a("--layers", type=POS_INT, help="num_layers: stacked recurrent layers")
     a("--hidden", type=POS_INT, help="hidden_size: units per layer")
     a("--embed", type=POS_INT, help="embed_size: embedding width")
-    a("--dropout", type=_probability)
+    a("--dropout", type=probability)
     a("--tie-weights", action="store_true", default=None)
     a("--init-range", type=POS_FLOAT, help="init every weight U(-r, r) (Zaremba: 0.1)")
     a("--dtype", choices=("float32", "float64"))
@@ -180,7 +118,7 @@ def _add_output_flags(a: Callable[..., Any]) -> None:
     a("--log-every", type=NONNEG_INT, help="steps between rows of RUN/steps.jsonl, the "
       "training-loss curve (10; 0: none)")
     a("--out", help="run folder (default runs/shakespeare)")
-    a("--sample-length", type=_sample_length,
+    a("--sample-length", type=sample_length,
       help="tokens sampled at each evaluation into metrics.jsonl (200; 0: none)")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--no-sample", action="store_true", help="don't print a sample at the end")
@@ -192,7 +130,7 @@ def _add_control_flags(a: Callable[..., Any]) -> None:
     a("--threads", type=POS_INT, help="BLAS threads (may change on --resume)")
     a("--check-weights-every", type=NONNEG_INT, help="under MPI: steps between checks that "
       "every rank holds the same weights (100; 0: none)")
-    a("--device", type=_device, help=DEVICE_HELP + " (may change on --resume)")
+    a("--device", type=device, help=DEVICE_HELP + " (may change on --resume)")
 
 
 TRAIN_GROUPS = (("data", _add_data_flags), ("model", _add_model_flags),
@@ -218,12 +156,12 @@ def _add_sample_eval(sub: Any) -> None:
     a("--length", type=NONNEG_INT, default=500, help="tokens to generate")
     a("--temperature", type=POS_FLOAT, default=1.0)
     a("--top-k", type=POS_INT)
-    a("--top-p", type=_top_p)
+    a("--top-p", type=top_p)
     a("--greedy", action="store_true")
     a("--skip", action="append", default=[], metavar="TOKEN", help="never emit TOKEN")
     a("--stop", metavar="TOKEN", help="stop when TOKEN is drawn")
     a("--seed", type=NONNEG_INT, default=0)
-    a("--device", type=_device, default="cpu", help=DEVICE_HELP)
+    a("--device", type=device, default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("eval", help="loss, perplexity and bits per character on a file; "
                        "a task run's metrics")
@@ -231,7 +169,7 @@ def _add_sample_eval(sub: Any) -> None:
     p.add_argument("--data", required=True, help="UTF-8 text (or the task's file) to evaluate on")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
-    p.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", type=device, default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="a task run's prediction for each input line")
     p.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder")
@@ -240,7 +178,7 @@ def _add_sample_eval(sub: Any) -> None:
     p.add_argument("--beam", type=POS_INT, metavar="K", help="seq2seq: beam search, K wide")
     p.add_argument("--max-length", type=POS_INT, help="seq2seq: most tokens decoded")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+    p.add_argument("--device", type=device, default="cpu", help=DEVICE_HELP)
     p.set_defaults(func=cmd_predict)
 
 
@@ -257,7 +195,7 @@ def _add_inspect(sub: Any) -> None:
     g.add_argument("--text", help="UTF-8 text to cut windows from (default: the run's "
                    "training text, or the bundled corpus)")
     g.add_argument("--hidden", type=POS_INT, default=128, help="fresh models' hidden size")
-    g.add_argument("--forget-bias", type=_finite, metavar="B", help="fresh LSTM's forget bias")
+    g.add_argument("--forget-bias", type=finite, metavar="B", help="fresh LSTM's forget bias")
     g.add_argument("--seed", type=NONNEG_INT, default=0, help="fresh models' initialisation")
     g.add_argument("--layer", type=NONNEG_INT, help="only this layer of the checkpoint")
     g.add_argument("--out", required=True, help="the PNG to write")
