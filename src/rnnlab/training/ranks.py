@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,11 +125,13 @@ class World:
         rank), then this process's exit (MPICH's MPI_Abort may return)."""
         line = f"rnnlab {command}: rank {self.rank} of {self.size} failed: {why}"
         print(line.splitlines()[0], file=sys.stderr, flush=True)
-        self.comm.Abort(code)
+        time.sleep(ABORT_GRACE_S)  # MPI_Abort kills the launcher's output forwarding at
+        self.comm.Abort(code)  # once: the line above would be lost (seen on CI under load)
         os._exit(code)
 
 
 SINGLE = World()
+ABORT_GRACE_S = 1.0  # seconds for the launcher to forward the failing rank's line
 
 
 def launcher_size(environ: Any = None) -> tuple[int, int]:
