@@ -158,28 +158,23 @@ def _verb(verb, files, tmp_path):
                    if verb == "train" else [])
 
 
-@pytest.mark.parametrize("verb", sorted(VERBS))
-def test_no_cupy(verb, files, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "cupy", None)  # CuPy not installed
-    code, _, err = run_cli(capsys, *_verb(verb, files, tmp_path), "--device", "cuda")
-    assert_one_line_error(code, err, "needs CuPy", "rnnlab[cuda12]", "rnnlab[cuda13]",
-                          "--device cpu")
-    assert not (tmp_path / "new").exists()
+CUPY_CASES = {  # what sys.modules["cupy"] is, the --device asked for, the words expected
+    "no CuPy": (lambda: None, "cuda",
+                ["needs CuPy", "rnnlab[cuda12]", "rnnlab[cuda13]", "--device cpu"]),
+    "no GPU": (lambda: make_fake_cupy(0), "cuda", ["no NVIDIA GPU", "--device cpu"]),
+    "beyond the GPU count": (lambda: make_fake_cupy(2), "cuda:7",
+                             ["cuda:7 does not exist", "2 GPUs"]),
+}
 
 
 @pytest.mark.parametrize("verb", sorted(VERBS))
-def test_no_gpu(verb, files, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "cupy", make_fake_cupy(0))
-    code, _, err = run_cli(capsys, *_verb(verb, files, tmp_path), "--device", "cuda")
-    assert_one_line_error(code, err, "no NVIDIA GPU", "--device cpu")
-    assert not (tmp_path / "new").exists()
-
-
-@pytest.mark.parametrize("verb", sorted(VERBS))
-def test_beyond_the_gpu_count(verb, files, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "cupy", make_fake_cupy(2))
-    code, _, err = run_cli(capsys, *_verb(verb, files, tmp_path), "--device", "cuda:7")
-    assert_one_line_error(code, err, "cuda:7 does not exist", "2 GPUs")
+@pytest.mark.parametrize("case", CUPY_CASES)
+def test_a_device_that_cannot_be_used(verb, case, files, tmp_path, capsys, monkeypatch):
+    """One line naming what is missing, exit 2, nothing written."""
+    cupy, spec, words = CUPY_CASES[case]
+    monkeypatch.setitem(sys.modules, "cupy", cupy())
+    code, _, err = run_cli(capsys, *_verb(verb, files, tmp_path), "--device", spec)
+    assert_one_line_error(code, err, *words)
     assert not (tmp_path / "new").exists()
 
 
