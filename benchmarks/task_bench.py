@@ -99,8 +99,10 @@ def measure_task(cfg: dict[str, Any], args: argparse.Namespace, worker_cls: Any)
                 reply = w.ask(op, **kw(count))
                 speed[w.framework].append(reply["tokens"] / reply["seconds"])
                 losses[w.framework] += reply["losses"]
-        row: dict[str, Any] = {"config": cfg["name"], "target": cfg["target"]}
+        row: dict[str, Any] = {"config": cfg["name"], "target": cfg["target"],
+                               "threads": args.threads}
         for w in workers:
+            row[f"{w.framework}_about"] = w.ask("about")["line"]
             row[f"{w.framework}_tok_s"] = statistics.median(speed[w.framework])
             row[f"{w.framework}_peak_mib"] = w.ask("peak")["peak_mib"]
         row["ratio"] = row["rnnlab_tok_s"] / row["torch_tok_s"]

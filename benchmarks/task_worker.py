@@ -11,6 +11,7 @@ as ``worker.py``:
                                        tokens, their summed log-probability ("losses")
     {"op": "weights", "path": p}       write every parameter (rnnlab's names) to p (.npz)
     {"op": "peak"}                     -> peak MiB above the post-import baseline
+    {"op": "about"}                    -> what this side runs (worker.about)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from worker import _reset_peak, _rss_kib, serve
+from worker import _reset_peak, _rss_kib, about, serve
 
 from rnnlab.data.padded import PaddedBatches, pad
 from rnnlab.models import Seq2Seq, SequenceClassifier, SequenceTagger
@@ -183,6 +184,9 @@ class Worker:
 
     def train(self, steps: int) -> dict[str, Any]:
         return self.run("train", steps)
+
+    def about(self) -> dict[str, Any]:
+        return about(self.framework)
 
     def decode(self, batches: int) -> dict[str, Any]:
         return self.run("decode", batches)

@@ -11,11 +11,13 @@ counted against it). Protocol: one JSON object per line in, one per line out.
     {"op": "peak"}                     -> peak MiB above the post-import baseline
     {"op": "floor"}                    -> seconds of one rnnlab step's matmuls (floor.py)
     {"op": "matmul_peak"}              -> best float32 GEMM GFLOP/s of NumPy here
+    {"op": "about"}                    -> what this side runs: library, BLAS, kernel, threads
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,13 +25,14 @@ from typing import Any
 
 import numpy as np
 from floor import matmul_floor
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from rnnlab.data import BPTTBatches, Vocab, bundled_corpus, read_text
 from rnnlab.models import LanguageModel
 from rnnlab.models.generate import sample
 from rnnlab.optim import SGD, clip_grad_norm
 
+PIN = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # some machines' pin (bench.py --unpin-openblas)
 MAX_WINDOWS = 64  # windows materialised up front; the stream wraps (state reset) after them
 
 
@@ -45,6 +48,25 @@ def _reset_peak() -> None:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass
+
+
+def about(framework: str) -> dict[str, Any]:
+    """One line naming what this side's products run on: the library, its BLAS (kernel and
+    threads as threadpoolctl reports them), and the OpenBLAS pin this process saw, if any."""
+    pin = ", ".join(f"{k}={os.environ[k]}" for k in PIN if k in os.environ) or "no OpenBLAS pin"
+    if framework == "torch":
+        import torch
+
+        config = torch.__config__.show()  # names the oneDNN (MKL-DNN) and BLAS it was built with
+        onednn = next((w for w in config.split() if w.startswith("v3") or w.startswith("v2")), "?")
+        blas = "MKL" if "BLAS_INFO=mkl" in config else "its BLAS"
+        return {"line": f"torch {torch.__version__}: CPU capability "
+                        f"{torch.backends.cpu.get_cpu_capability()}, oneDNN {onednn}, {blas}, "
+                        f"{torch.get_num_threads()} threads ({pin})"}
+    blas = [f"{i['internal_api']} {i['version']} {i.get('architecture', '?')} kernels, "
+            f"{i['num_threads']} threads" for i in threadpool_info() if i["user_api"] == "blas"]
+    return {"line": f"rnnlab on NumPy {np.__version__}: {'; '.join(blas) or 'no BLAS found'} "
+                    f"({pin})"}
 
 
 def token_ids(cfg: dict[str, Any]) -> np.ndarray:
@@ -174,6 +196,9 @@ class Worker:
         start = time.perf_counter()
         self.side.generate(tokens)
         return {"seconds": time.perf_counter() - start}
+
+    def about(self) -> dict[str, Any]:
+        return about(self.framework)
 
     def floor(self) -> dict[str, Any]:
         return {"seconds": matmul_floor(self.cfg)}

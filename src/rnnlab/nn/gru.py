@@ -59,7 +59,8 @@ class GRU(Recurrent):
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
         h_prev = b["h"][t]  # (N, H)
         a = b["rzn"][t]  # (N, 3H): gx on entry; [r z n] on exit
-        gh = h_prev @ p["weight_hh"].value.T  # (N, 3H) h_{t-1} W_hh^T + b_hh
+        # gh = h_{t-1} W_hh^T + b_hh: (N, 3H)
+        gh = self.xp.matmul(h_prev, b["W_hh^T"], out=self._buffer(k, "scratch", a.shape))
         if self.bias:
             gh += p["bias_hh"].value
         a[:, :2 * H] += gh[:, :2 * H]
@@ -111,7 +112,7 @@ extern "C" __global__ void gru_step_forward(
         """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
         b, p, H = self._buffers[k], self.weights[k], self.hidden_size
         a = b["rzn"][t]  # (N, 3H): gx on entry; [r z n] on exit
-        hw = self.xp.matmul(b["h"][t], p["weight_hh"].value.T,
+        hw = self.xp.matmul(b["h"][t], b["W_hh^T"],
                             out=self._buffer(k, "scratch", a.shape))  # h_{t-1} W_hh^T
         b_hh = p["bias_hh"].value if self.bias else hw  # hw: not read without bias
         launch(self.FORWARD_CUDA, "gru_step_forward", self.dtype, a.shape[0] * H,

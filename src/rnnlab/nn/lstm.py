@@ -141,7 +141,7 @@ class LSTM(Recurrent):
         a = b["ifgo"][t]  # (N, 4H): x_t W_ih^T + b on entry; [i f g o] on exit
         scratch = self._buffer(k, "scratch", a.shape)  # (N, 4H), reused every step
         xp = self.xp
-        a += xp.matmul(h_prev, p["weight_hh"].value.T, out=scratch)  # + h_{t-1} W_hh^T
+        a += xp.matmul(h_prev, b["W_hh^T"], out=scratch)  # + h_{t-1} W_hh^T
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         if self.peephole:
             i += p["weight_ci"].value * c_prev
@@ -199,9 +199,9 @@ extern "C" __global__ void lstm_step_forward(
 
     def _step_forward_cuda(self, k: int, t: int) -> None:
         """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
-        b, p, H = self._buffers[k], self.weights[k], self.hidden_size
+        b, H = self._buffers[k], self.hidden_size
         a = b["ifgo"][t]  # (N, 4H): x_t W_ih^T + b on entry; [i f g o] on exit
-        gh = self.xp.matmul(b["h"][t], p["weight_hh"].value.T,
+        gh = self.xp.matmul(b["h"][t], b["W_hh^T"],
                             out=self._buffer(k, "scratch", a.shape))  # h_{t-1} W_hh^T
         launch(self.FORWARD_CUDA, "lstm_step_forward", self.dtype, a.shape[0] * H,
                gh, b["c"][t], *self._peepholes(k, gh), int(self.peephole), a.shape[0], H,

@@ -73,7 +73,8 @@ class RNN(Recurrent):
     def _step_forward(self, k: int, t: int) -> None:
         b = self._buffers[k]
         a = b["h"][t + 1]  # (N, H): x_t W_ih^T + b on entry; h_t on exit
-        a += b["h"][t] @ self.weights[k]["weight_hh"].value.T  # a_t
+        # a_t = x_t W_ih^T + b + h_{t-1} W_hh^T
+        a += self.xp.matmul(b["h"][t], b["W_hh^T"], out=self._buffer(k, "scratch", a.shape))
         if self.nonlinearity == "tanh":
             tanh_(a)  # h_t = tanh(a_t)
         else:
@@ -101,7 +102,7 @@ extern "C" __global__ void rnn_step_forward(
         """``_step_forward`` on a GPU: one GEMM, then ``FORWARD_CUDA`` on the same buffers."""
         b = self._buffers[k]
         a = b["h"][t + 1]  # (N, H): x_t W_ih^T + b on entry; h_t on exit
-        hw = self.xp.matmul(b["h"][t], self.weights[k]["weight_hh"].value.T,
+        hw = self.xp.matmul(b["h"][t], b["W_hh^T"],
                             out=self._buffer(k, "scratch", a.shape))  # h_{t-1} W_hh^T
         launch(self.FORWARD_CUDA, "rnn_step_forward", self.dtype, a.size,
                hw, int(self.nonlinearity == "relu"), a.size, a)
