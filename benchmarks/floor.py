@@ -29,7 +29,7 @@ def step_matmuls(cfg: dict[str, Any]) -> list[tuple[int, str, tuple[int, int], t
     E, GH, M = H, GATES[cfg["cell"]] * H, N * T  # embedding size = hidden size here
     fused = fuses_embedding(V, E)  # LanguageModel.looks_up_inputs (no dropout here)
     out = [
-        (L * T, "nt", (N, H), (GH, H)),  # forward steps: h_{t-1} @ W_hh^T
+        (L * T, "nn", (N, H), (H, GH)),  # forward steps: h_{t-1} @ W_hh^T, a stored copy
         (L * T, "nn", (N, GH), (GH, H)),  # backward steps: dG_t @ W_hh
         (L, "tn", (M, GH), (M, H)),  # dW_hh = dG^T h_prev
         (L - 1, "nt", (M, H), (GH, H)),  # layers >= 1: input projection x @ W_ih^T
