@@ -37,6 +37,7 @@ from task_bench import TASKS, bad_weights, measure_task, task_config, weights_no
 from worker import PIN
 
 HERE = Path(__file__).resolve().parent
+MODEL_THREADS = 16  # the scaling table's Amdahl bound: the device machine's cores
 LOSS_RTOL = 1e-3  # largest relative difference between the two sides' losses
 PTB = HERE.parent.parent / "shared" / "data" / "ptb" / "ptb.train.txt"
 
@@ -219,18 +220,38 @@ def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def scaling(rows: list[dict[str, Any]], threads: list[int]) -> str:
-    """Each side's speed-up from the first thread count to each other, per configuration."""
+def parallel_share(speedup: float, t0: int, t1: int) -> float:
+    """Amdahl's f: the share of the one-thread time that splits perfectly over threads, the
+    rest none, so that going from t0 to t1 threads gives ``speedup``. From
+    ((1 - f) + f / t0) / ((1 - f) + f / t1) = speedup."""
+    return (speedup - 1) / (speedup - speedup / t1 - 1 + 1 / t0)
+
+
+def amdahl(f: float, t0: int, t1: int) -> float:
+    """The speed-up from t0 to t1 threads of a step whose share f splits perfectly."""
+    return ((1 - f) + f / t0) / ((1 - f) + f / t1)
+
+
+def scaling(rows: list[dict[str, Any]], threads: list[int], model: int = MODEL_THREADS) -> str:
+    """Each side's speed-up from the first thread count to each other, per configuration,
+    and what Amdahl's law makes of it at ``model`` threads: the parallel share f that the
+    measured speed-up implies, and the speed-up f would give from the last count to
+    ``model`` threads (an upper bound: at many threads the products split less well)."""
     first = {r["config"]: r for r in rows if r["threads"] == threads[0]}
+    last = threads[-1]
     lines = [f"| config | threads | rnnlab speed-up | torch speed-up | ratio at {threads[0]} "
-             "| ratio |", "|---|---:|---:|---:|---:|---:|"]
+             f"| ratio | f rnnlab / torch | bound {last} -> {model}: rnnlab / torch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        if r["threads"] != threads[0]:
-            f = first[r["config"]]
-            lines.append(f"| {r['config']} | {threads[0]} -> {r['threads']} | "
-                         f"{r['rnnlab_tok_s'] / f['rnnlab_tok_s']:.2f}x | "
-                         f"{r['torch_tok_s'] / f['torch_tok_s']:.2f}x | {f['ratio']:.2f}x | "
-                         f"{r['ratio']:.2f}x |")
+        if r["threads"] == threads[0]:
+            continue
+        f0, t1 = first[r["config"]], r["threads"]
+        ups = [r[f"{side}_tok_s"] / f0[f"{side}_tok_s"] for side in ("rnnlab", "torch")]
+        shares = [min(max(parallel_share(u, threads[0], t1), 0.0), 1.0) for u in ups]
+        bounds = [amdahl(f, last, model) for f in shares]
+        lines.append(f"| {r['config']} | {threads[0]} -> {t1} | {ups[0]:.2f}x | {ups[1]:.2f}x "
+                     f"| {f0['ratio']:.2f}x | {r['ratio']:.2f}x | {shares[0]:.2f} / "
+                     f"{shares[1]:.2f} | {bounds[0]:.2f}x / {bounds[1]:.2f}x |")
     return "\n".join(lines)
 
 
