@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocess_env import src_first_env
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 RANK_MAIN = str(Path(__file__).with_name("mpi_rank_main.py"))
 
 
@@ -39,11 +39,7 @@ needs_mpi = pytest.mark.skipif(mpi_missing() is not None, reason=str(mpi_missing
 
 
 def env():
-    import os
-
-    e = dict(os.environ)
-    e["PYTHONPATH"] = SRC + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
-    return e
+    return src_first_env()
 
 
 def train(k, *args, cwd, timeout=120, script=None):

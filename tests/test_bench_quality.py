@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subprocess_env import src_first_env
 
 pytest.importorskip("torch")
 
@@ -27,8 +27,7 @@ PTB = ROOT.parent / "shared" / "data" / "ptb"
 
 
 def run_quick(pair: str, out: Path, *extra: str) -> tuple[dict, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = src_first_env()
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "quality.py"), pair, "--quick",
          "--threads", "1", "--out", str(out), *extra],

@@ -11,12 +11,12 @@ timings of a quick run mean nothing, only the comparison is asserted.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subprocess_env import src_first_env
 
 pytest.importorskip("torch")
 pytest.importorskip("threadpoolctl")
@@ -28,8 +28,7 @@ CONFIGS = ["tag", "seq2seq-dot", "decode-dot"]
 def test_quick_task_configurations_agree_with_torch(tmp_path):
     """Exit 0; per-step losses within LOSS_RTOL; the weights equal after the Adam steps."""
     out = tmp_path / "rows.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = src_first_env()
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--no-bucket",
          "--only", *CONFIGS, "--json", str(out)],

@@ -4,13 +4,13 @@ speed-up table with its Amdahl columns (a quick run: the timings mean nothing)."
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subprocess_env import src_first_env
 
 pytest.importorskip("torch")
 pytest.importorskip("threadpoolctl")
@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_two_thread_counts_give_two_tables_and_the_speed_up_table(tmp_path):
     out = tmp_path / "rows.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = src_first_env()
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--only",
          "rnn-char-small", "--threads", "1", "2", "--json", str(out)],

@@ -8,12 +8,12 @@ speed rows time PyTorch on the CPU. Only the script's code paths and its JSON ar
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subprocess_env import src_first_env
 
 pytest.importorskip("torch")
 pytest.importorskip("threadpoolctl")
@@ -22,8 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_dry_run_writes_both_tables(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path), "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = src_first_env(OUT=str(tmp_path))
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry-run",
                            "--parts", "parity", "speed"], capture_output=True, text=True,
                           env=env, timeout=600)
