@@ -137,6 +137,7 @@ class _Loop:
 
     def _step(self) -> tuple[float, int]:
         cfg, prog, model = self.cfg, self.prog, self.run.model
+        self.schedule.step_begin(run_fraction(cfg, prog, len(self.feed)))
         model.zero_grad()
         loss, tokens = self.feed.step(model, prog.batch)
         elapsed = time.perf_counter() - self.started
@@ -258,6 +259,17 @@ def out_of_budget(cfg: TrainConfig, prog: Progress) -> bool:
     if cfg.max_steps is not None and prog.step >= cfg.max_steps:
         return True
     return cfg.time_budget is not None and prog.elapsed_s >= cfg.time_budget
+
+
+def run_fraction(cfg: TrainConfig, prog: Progress, batches: int) -> float:
+    """The share of the run behind, in [0, 1]: the largest share of any limit that ends it
+    (``--epochs``, ``--max-steps``, ``--time-budget``), as ``cosine`` anneals over it."""
+    shares = [(prog.epoch + prog.batch / max(batches, 1)) / max(cfg.epochs, 1)]
+    if cfg.max_steps:
+        shares.append(prog.step / cfg.max_steps)
+    if cfg.time_budget:
+        shares.append(prog.elapsed_s / cfg.time_budget)
+    return min(max(shares), 1.0)
 
 
 def diverged_message(prog: Progress, what: str, loss: float, limit: float,
