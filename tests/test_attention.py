@@ -8,6 +8,7 @@ import torch
 from torch_parity import assert_close
 
 from rnnlab.nn import Attention, gradcheck
+from rnnlab.nn.attention import mix, mix_back, scores
 
 T, S, N, H, HK, A = 3, 5, 3, 4, 6, 3
 LENGTHS = np.array([5, 2, 4])
@@ -75,6 +76,19 @@ def test_matches_torch(score):
     assert_close("dk", dk, tk.grad, np.float64)
     for name, p in layer.named_params().items():
         assert_close(name, p.grad, params[name].grad, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_per_sequence_matmuls_are_the_einsums(dtype):
+    rng = np.random.default_rng(3)
+    q, d = (rng.standard_normal((T, N, H)).astype(dtype) for _ in range(2))
+    k = rng.standard_normal((S, N, H)).astype(dtype)
+    a = rng.random((T, N, S)).astype(dtype)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12}
+    np.testing.assert_allclose(scores(q, k), np.einsum("tnh,snh->tns", q, k), **tol)
+    np.testing.assert_allclose(mix(a, k), np.einsum("tns,snh->tnh", a, k), **tol)
+    np.testing.assert_allclose(mix_back(a, d), np.einsum("tns,tnh->snh", a, d), **tol)
+    assert scores(q, k).dtype == mix(a, k).dtype == mix_back(a, d).dtype == dtype
 
 
 @SCORES
