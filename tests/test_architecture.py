@@ -17,7 +17,7 @@ from rnnlab.cli import parser as cli_parser
 from rnnlab.data import LEVELS, DataError
 from rnnlab.errors import TrainingDiverged
 from rnnlab.models import LanguageModel
-from rnnlab.models.language_model import CELLS
+from rnnlab.models._cells import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.training.checkpoint import CheckpointError

@@ -36,8 +36,8 @@ from rnnlab.cli.report import cmd_report
 from rnnlab.cli.sample import cmd_sample
 from rnnlab.cli.train import cmd_train
 from rnnlab.data import LEVELS
+from rnnlab.models._cells import CELLS
 from rnnlab.models.classifier import POOLINGS
-from rnnlab.models.language_model import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.tasks.flags import ATTENTIONS, TASKS

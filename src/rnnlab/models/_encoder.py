@@ -26,8 +26,8 @@ from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
 from rnnlab.device import to_device
+from rnnlab.models._cells import CELLS, cell_options
 from rnnlab.models._config import checked_from_config
-from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Dropout, Embedding, Module, SoftmaxCrossEntropy
 from rnnlab.nn.recurrent import Recurrent
 

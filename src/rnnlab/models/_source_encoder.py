@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnlab._array import Array, check_ids
 from rnnlab.device import array_module, to_host
-from rnnlab.models.language_model import CELLS, cell_options
+from rnnlab.models._cells import CELLS, cell_options
 from rnnlab.nn import Embedding, Module
 from rnnlab.nn.attention import source_mask
 

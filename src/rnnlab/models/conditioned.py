@@ -31,6 +31,7 @@ from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_array, check_float_dtype, check_sizes
 from rnnlab.device import Device, to_device, to_host
+from rnnlab.models._cells import CELLS
 from rnnlab.models._config import checked_from_config
 from rnnlab.models._decoding import (
     Decoded,
@@ -39,7 +40,6 @@ from rnnlab.models._decoding import (
     log_softmax,
     target_mask,
 )
-from rnnlab.models.language_model import CELLS
 from rnnlab.nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 
 State = Any  # h (L, N, H), or (h, c) for an LSTM

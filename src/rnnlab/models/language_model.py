@@ -51,13 +51,12 @@ from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype
 from rnnlab.device import Device
+from rnnlab.models._cells import CELLS, cell_options, check_cell_options
 from rnnlab.models._config import checked_from_config
-from rnnlab.nn import GRU, LSTM, RNN, Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
+from rnnlab.nn import Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.embedding import ONE_HOT_MAX, add_rows_at
-from rnnlab.nn.recurrent import Recurrent
 
 State = Any  # h (L, N, H) for "rnn" and "gru"; the pair (h, c) for "lstm"
-CELLS: dict[str, type[Recurrent]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CONFIG_KEYS = ("vocab_size", "cell", "embed_size", "hidden_size", "num_layers", "dropout",
                "tie_weights", "init_range", "dtype", "nonlinearity",
                "forget_bias", "peephole")  # what config() writes; older runs lack the last
@@ -119,7 +118,7 @@ class LanguageModel(Module):
         device: str | Device = "cpu",
         rng: np.random.Generator,
     ) -> None:
-        _check_cell_options(cell, nonlinearity, forget_bias, peephole)
+        check_cell_options(cell, nonlinearity, forget_bias, peephole)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(map(repr, CELLS))}, got {cell!r}")
         if tie_weights and embed_size != hidden_size:
@@ -283,28 +282,3 @@ class LanguageModel(Module):
                 f"{c['embed_size']}, hidden_size={c['hidden_size']}, num_layers="
                 f"{c['num_layers']}, dropout={c['dropout']}, tie_weights={c['tie_weights']}, "
                 f"dtype={c['dtype']}{extra})")
-
-
-def cell_options(cell: str, *, nonlinearity: str = "tanh", peephole: bool = False
-                 ) -> dict[str, Any]:
-    """The keyword arguments of ``CELLS[cell]`` that only some cells take (after a check)."""
-    if peephole and cell != "lstm":
-        raise ValueError(f"peephole=True is for cell='lstm' only, not {cell!r}")
-    if cell == "rnn":
-        return {"nonlinearity": nonlinearity}
-    return {"peephole": True} if peephole else {}
-
-
-def _check_cell_options(cell: str, nonlinearity: str, forget_bias: float | None,
-                        peephole: bool) -> None:
-    """nonlinearity belongs to the RNN, forget_bias and peephole to the LSTM (one line each,
-    what to do)."""
-    if not isinstance(peephole, (bool, np.bool_)):
-        raise ValueError(f"peephole must be True or False, got {peephole!r}")
-    cell_options(cell, peephole=peephole)
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    if nonlinearity != "tanh" and cell != "rnn":
-        raise ValueError(f"nonlinearity={nonlinearity!r} is for cell='rnn' only, not {cell!r}")
-    if forget_bias is not None and cell != "lstm":
-        raise ValueError(f"forget_bias is for cell='lstm' only, not {cell!r}")

@@ -33,6 +33,7 @@ from numpy.typing import DTypeLike
 
 from rnnlab._array import Array, check_float_dtype, check_sizes
 from rnnlab.device import Device, to_device, to_host
+from rnnlab.models._cells import CELLS, cell_options
 from rnnlab.models._config import checked_from_config
 from rnnlab.models._decoding import (
     Decoded,
@@ -44,7 +45,6 @@ from rnnlab.models._decoding import (
     target_mask,
 )
 from rnnlab.models._source_encoder import Encoder
-from rnnlab.models.language_model import CELLS, cell_options
 from rnnlab.nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.attention import Attention
 

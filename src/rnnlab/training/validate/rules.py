@@ -21,7 +21,7 @@ from typing import Any
 from rnnlab.data import LEVELS
 from rnnlab.device import Device
 from rnnlab.errors import CheckpointError
-from rnnlab.models.language_model import CELLS
+from rnnlab.models._cells import CELLS
 from rnnlab.optim import OPTIMIZERS
 from rnnlab.optim.schedule import SCHEDULES
 from rnnlab.training.config import MAX_SAMPLE_LENGTH, TrainConfig

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rnnlab.errors import RnnlabError, UsageError
-from rnnlab.models.language_model import CELLS
+from rnnlab.models._cells import CELLS
 
 
 def parameter_count(kw: Mapping[str, Any], vocab_size: int) -> int:
