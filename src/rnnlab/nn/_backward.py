@@ -150,4 +150,5 @@ class BackwardThroughTime:
 
     def _hold(self, t: int, dstate: tuple[Array, ...]) -> tuple[tuple[Array, ...], ...]:
         """The state gradient at step t: the part of real steps, the held part (_state.hold)."""
-        return hold(self._cache["mask"] if self._cache else None, t, dstate)
+        c = self._cache
+        return hold(c["mask"], t, dstate, c["ragged"]) if c else (dstate, ())

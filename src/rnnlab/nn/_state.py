@@ -76,6 +76,17 @@ def length_mask(lengths: Any, T: int, N: int, device: Device | None = None) -> A
     return mask if device is None else to_device(mask, device)
 
 
+def ragged_from(lengths: Any, T: int) -> int:
+    """The first step at which some sequence has ended: min(lengths), T without lengths.
+
+    Named trick, *full steps skip the mask*: before that step every sequence is real, so
+    holding the state (forward) and splitting its gradient (``hold``) are no-ops there and
+    are skipped. Length-bucketed batches are full at almost every step. Read from the
+    host's lengths (as ``length_mask`` checks them), not from the mask on a device.
+    """
+    return T if lengths is None else min(int(to_host(lengths).min()), T)
+
+
 def masked_output(h: Array, mask: Array | None) -> Array:
     """A fresh copy of h (T, N, H), zero past each sequence's length."""
     return h.copy() if mask is None else h * mask
@@ -132,14 +143,15 @@ def by_age(g: Array, A: int) -> Array:
 
 
 def hold(
-    mask: Array | None, t: int, dstate: tuple[Array, ...]
+    mask: Array | None, t: int, dstate: tuple[Array, ...], ragged: int
 ) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
     """Split the state gradient at step t into the part of real steps and the held part.
 
     Forward held the state past a sequence's end (s_t = s_{t-1}), so there the whole
-    gradient passes straight to t-1 and the step's equations get none. mask: (T, N, 1).
+    gradient passes straight to t-1 and the step's equations get none. mask: (T, N, 1);
+    ragged: ``ragged_from(lengths, T)``, before which no step is held.
     """
-    if mask is None:
+    if mask is None or t < ragged:
         return dstate, ()
     m = mask[t]  # (N, 1) booleans
     return tuple(d * m for d in dstate), tuple(d * ~m for d in dstate)

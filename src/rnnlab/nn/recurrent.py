@@ -38,6 +38,7 @@ from rnnlab.nn._state import (
     join_state,
     length_mask,
     masked_output,
+    ragged_from,
     split_state,
 )
 from rnnlab.nn.module import Module, Parameter
@@ -211,7 +212,7 @@ class Recurrent(OnDevice, BackwardThroughTime, InputTable, Bidirectional, Intros
             return self._forward_both_ways(x, state, lengths, return_cells)
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         states0 = self._split(state, N)
-        mask = length_mask(lengths, T, N, self.device)
+        mask, ragged = length_mask(lengths, T, N, self.device), ragged_from(lengths, T)
         drops: list[Array | None] = []
         inp, finals = x, []
         for k in range(self.num_layers):
@@ -219,18 +220,20 @@ class Recurrent(OnDevice, BackwardThroughTime, InputTable, Bidirectional, Intros
             if drop is not None:
                 inp = inp * drop  # (T, N, H) inverted dropout between layers
             drops.append(drop)
-            self._forward_layer(k, inp, states0[k], mask, rows if k == 0 else None)
+            self._forward_layer(k, inp, states0[k], mask, ragged, rows if k == 0 else None)
             finals.append(tuple(self._buffers[k][name][T] for name in self.state_names))
             inp = self._buffers[k]["h"][1:]  # (T, N, H) this layer's outputs
-        self._cache = {"T": T, "N": N, "mask": mask, "drops": drops, "cells": return_cells,
-                       "rows": rows is not None, "ids": None if rows is None else rows[1]}
+        self._cache = {"T": T, "N": N, "mask": mask, "ragged": ragged,
+                       "drops": drops, "cells": return_cells, "rows": rows is not None,
+                       "ids": None if rows is None else rows[1]}
         y: Any = masked_output(self._buffers[-1]["h"][1:], mask)
         if return_cells:
             y = (y, masked_output(self._buffers[-1]["c"][1:], mask))
         return y, join_state(finals)
 
     def _forward_layer(self, k: int, x: Array | None, state0: tuple[Array, ...],
-                       mask: Array | None, rows: tuple[Array, Array] | None = None) -> None:
+                       mask: Array | None, ragged: int,
+                       rows: tuple[Array, Array] | None = None) -> None:
         T, N = x.shape[:2] if x is not None else rows[1].shape  # type: ignore[index]
         for name, s0 in zip(self.state_names, state0, strict=True):
             self._buffer(k, name, (T + 1, N, self.hidden_size))[0] = s0
@@ -252,7 +255,7 @@ class Recurrent(OnDevice, BackwardThroughTime, InputTable, Bidirectional, Intros
         step, copyto = self._steps()[0], self.xp.copyto
         for t in range(T):
             step(k, t)
-            if mask is not None:  # past its end a sequence keeps its state
+            if mask is not None and t >= ragged:  # past its end a sequence keeps its state
                 for name in self.state_names:
                     s = self._buffers[k][name]
                     copyto(s[t + 1], s[t], where=~mask[t])
