@@ -8,7 +8,7 @@ import torch
 from torch_parity import assert_close
 
 from rnnlab.nn import Attention, gradcheck
-from rnnlab.nn.attention import mix, mix_back, scores
+from rnnlab.nn.attention import by_rows, mix, mix_back, scores
 
 T, S, N, H, HK, A = 3, 5, 3, 4, 6, 3
 LENGTHS = np.array([5, 2, 4])
@@ -79,7 +79,7 @@ def test_matches_torch(score):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_per_sequence_matmuls_are_the_einsums(dtype):
+def test_the_batched_products_are_the_einsums_and_matmuls(dtype):
     rng = np.random.default_rng(3)
     q, d = (rng.standard_normal((T, N, H)).astype(dtype) for _ in range(2))
     k = rng.standard_normal((S, N, H)).astype(dtype)
@@ -89,6 +89,12 @@ def test_the_per_sequence_matmuls_are_the_einsums(dtype):
     np.testing.assert_allclose(mix(a, k), np.einsum("tns,snh->tnh", a, k), **tol)
     np.testing.assert_allclose(mix_back(a, d), np.einsum("tns,tnh->snh", a, d), **tol)
     assert scores(q, k).dtype == mix(a, k).dtype == mix_back(a, d).dtype == dtype
+    W, v = rng.standard_normal((H, 5)).astype(dtype), rng.standard_normal(H).astype(dtype)
+    np.testing.assert_allclose(by_rows(q, W), q @ W, **tol)
+    np.testing.assert_allclose(by_rows(k.transpose(1, 0, 2), W), k.transpose(1, 0, 2) @ W, **tol)
+    u = rng.standard_normal((T, N, S, H)).astype(dtype)
+    np.testing.assert_allclose(by_rows(u, v), u @ v, **tol)
+    assert by_rows(u, v).shape == (T, N, S) and by_rows(q, W).dtype == dtype
 
 
 @SCORES
