@@ -73,10 +73,10 @@ class Worker:
     def __init__(self, framework: str, threads: int, script: str = "worker.py",
                  unpin: bool = False) -> None:
         self.framework = framework
-        env = {k: v for k, v in os.environ.items() if not (unpin and k in PIN)}
+        self.env = {k: v for k, v in os.environ.items() if not (unpin and k in PIN)}
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / script), framework, str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.env)
 
     def ask(self, op: str, **kw: Any) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -147,8 +147,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{r['rnnlab_peak_mib']:.0f} | {r['torch_peak_mib']:.0f} | {diff} |")
     if any("floor_ms" in r for r in rows):
         lines.append("\nceiling: PyTorch's step time over rnnlab's matmul floor (its matmuls "
-                     "alone, timed one by one; floor.py), the highest ratio NumPy's matmul "
-                     "allows here. " + "; ".join(
+                     "alone, timed one by one; floor.py, the task rows' traced: "
+                     "traced_floor.py; a decode row's step is one batch), the highest ratio "
+                     "NumPy's matmul allows here. " + "; ".join(
                          f"{r['config']}: torch {r['torch_step_ms']:.1f} ms, floor "
                          f"{r['floor_ms']:.1f} ms" for r in rows if "floor_ms" in r) + ".")
     for r in rows:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,20 @@ def step_matmuls(cfg: dict[str, Any]) -> list[tuple[int, str, tuple[int, int], t
     return [m for m in out if m[0] > 0]
 
 
+def time_call(call: Callable[[], Any], flop: float, repeats: int = 7) -> float:
+    """Median seconds of one ``call()`` of ``flop`` FLOPs (after a warm-up), in samples of
+    about 40 MFLOP."""
+    calls = max(1, int(4e7 / flop))
+    call()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        samples.append((time.perf_counter() - start) / calls)
+    return statistics.median(samples)
+
+
 def time_matmul(layout: str, a_shape: tuple[int, int], b_shape: tuple[int, int],
                 repeats: int = 7) -> float:
     """Median seconds of one product (after a warm-up), into a preallocated output."""
@@ -61,15 +76,8 @@ def time_matmul(layout: str, a_shape: tuple[int, int], b_shape: tuple[int, int],
     A = a.T if layout[0] == "t" else a
     B = b.T if layout[1] == "t" else b
     out = np.empty((A.shape[0], B.shape[1]), dtype=np.float32)
-    calls = max(1, int(2e7 / (A.shape[0] * A.shape[1] * B.shape[1])))  # ~40 MFLOP a sample
-    np.matmul(A, B, out=out)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            np.matmul(A, B, out=out)
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
+    return time_call(lambda: np.matmul(A, B, out=out), 2 * A.shape[0] * A.shape[1] * B.shape[1],
+                     repeats)
 
 
 def matmul_floor(cfg: dict[str, Any]) -> float:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from traced_floor import traced_floor
 
 SHAPE = {"hidden": 256, "embed": 64, "batch": 64, "lr": 1e-3, "seed": 1}
 # name: (task, attention, source vocabulary, classes / target vocabulary, lengths)
@@ -109,6 +110,10 @@ def measure_task(cfg: dict[str, Any], args: argparse.Namespace, worker_cls: Any)
         row["loss_rel_diffs"] = rel_diffs(losses["rnnlab"], losses["torch"])
         if op == "train":  # Adam must keep the two copies of the weights equal
             row["weight_abs_diff"] = weight_diff(workers)
+        floor = traced_floor(cfg, args.threads, workers[0].env)
+        if floor is not None:  # per batch: a training step, or one decoded batch
+            row["floor_ms"] = 1e3 * floor["seconds"]
+            row["torch_step_ms"] = 1e3 * floor["tokens"] / row["torch_tok_s"]
         diffs = row["loss_rel_diffs"]  # a NaN fails the check
         row["loss_rel_diff"] = math.nan if any(map(math.isnan, diffs)) else max(diffs)
         return row
