@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnlab.models.language_model import fuses_embedding
+from rnnlab.models._looked_up import fuses_embedding
 from rnnlab.nn.embedding import ONE_HOT_MAX  # up to this V, embedding gradients are matmuls
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks in the fused weights

@@ -57,6 +57,47 @@ def test_gradcheck(cell, option):
     assert max(errors.values()) < 1e-6, errors
 
 
+@pytest.mark.parametrize("option", ["plain", "reverse", "dot"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_looked_up_inputs_are_the_embedding_then_the_projection(cell, option, monkeypatch):
+    """Small vocabularies fuse each embedding into its layer 0 (models/_looked_up.py): the
+    same logits and every gradient as the embedding followed by the input projection, and
+    that plain path's own gradients check out (the tests above run the fused one)."""
+    model = make(cell, **OPTIONS[option])
+    assert model.looks_up_inputs() and model.encoder.looks_up_inputs()
+    src, sl, tin, _, _ = tiny_batch()
+    G = np.random.default_rng(3).standard_normal((*tin.shape, VT))
+
+    def run():
+        model.zero_grad()
+        logits = model.forward(src, sl, tin)
+        model.backward(G)
+        return logits, {k: p.grad.copy() for k, p in model.named_params().items()}
+
+    fused_logits, fused_grads = run()
+    for m in (model, model.encoder):
+        monkeypatch.setattr(m, "looks_up_inputs", lambda: False)
+    logits, grads = run()
+    np.testing.assert_allclose(logits, fused_logits, rtol=1e-12, atol=1e-12)
+    for k, g in grads.items():
+        np.testing.assert_allclose(g, fused_grads[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    errors = gradcheck.check_module(model, lambda: model.forward(src, sl, tin),
+                                    lambda g: model.backward(g) or {}, {},
+                                    rng=np.random.default_rng(2))
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_which_models_look_their_inputs_up():
+    """V <= 2E (and <= 256) fuses; a larger vocabulary, a peeky decoder (its input holds
+    the peek) or a bidirectional encoder (the table is one-way) does not."""
+    rng = np.random.default_rng(0)
+    assert Seq2Seq(8, 8, embed_size=4, rng=rng).looks_up_inputs()
+    big = Seq2Seq(9, 9, embed_size=4, rng=rng)
+    assert not big.looks_up_inputs() and not big.encoder.looks_up_inputs()
+    assert not Seq2Seq(8, 8, embed_size=4, peeky=True, rng=rng).looks_up_inputs()
+    assert not Seq2Seq(8, 8, embed_size=4, bidirectional=True, rng=rng).encoder.looks_up_inputs()
+
+
 @pytest.mark.parametrize("options", [
     {"cell": "gru", "attention": "dot"},
     {"cell": "lstm", "num_layers": 2, "peeky": True, "attention": "dot", "reverse_source": True},

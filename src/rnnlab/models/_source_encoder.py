@@ -31,6 +31,7 @@ import numpy as np
 from rnnlab._array import Array, check_ids
 from rnnlab.device import array_module, to_host
 from rnnlab.models._cells import CELLS, cell_options
+from rnnlab.models._looked_up import backward_looked_up, forward_looked_up, fuses_embedding
 from rnnlab.nn import Embedding, Module
 from rnnlab.nn.attention import source_mask
 
@@ -97,8 +98,11 @@ class Encoder(Module):
     def forward(self, src: Array, lengths: Any) -> tuple[Array, State]:
         lengths = self.check(src, lengths)
         ids = reverse_within(src, lengths) if self.reverse_source else src
-        x = self.embedding.forward(ids)  # (S, N, E)
-        y, state = self.rnn.forward(x, None, lengths)  # (S, N, H or 2H)
+        if self.looks_up_inputs():  # the embedding fused into layer 0 (_looked_up.py)
+            y, state = forward_looked_up(self.rnn, self.embedding, ids, None, lengths)
+        else:
+            x = self.embedding.forward(ids)  # (S, N, E)
+            y, state = self.rnn.forward(x, None, lengths)  # (S, N, H or 2H)
         if self.bidirectional:
             H = self.hidden_size
             return y[..., :H] + y[..., H:], _merge(state)  # (S, N, H), (L, N, H)
@@ -109,5 +113,13 @@ class Encoder(Module):
         if self.bidirectional:
             dkeys = None if dkeys is None else self.xp.concatenate([dkeys, dkeys], axis=-1)
             dstate = _unmerge(dstate)
+        if self.looks_up_inputs():
+            backward_looked_up(self.rnn, self.embedding, dkeys, dstate)
+            return
         dx, _ = self.rnn.backward(dkeys, dstate)  # (S, N, E)
         self.embedding.backward(dx)
+
+    def looks_up_inputs(self) -> bool:
+        """Whether layer 0's input projection is looked up (one-way, small vocabulary)."""
+        return not self.bidirectional and fuses_embedding(self.embedding.num_embeddings,
+                                                          self.embedding.embedding_dim)

@@ -53,19 +53,14 @@ from rnnlab._array import Array, check_float_dtype
 from rnnlab.device import Device
 from rnnlab.models._cells import CELLS, cell_options, check_cell_options
 from rnnlab.models._config import checked_from_config
+from rnnlab.models._looked_up import backward_looked_up, forward_looked_up, fuses_embedding
 from rnnlab.nn import Dropout, Embedding, Linear, Module, SoftmaxCrossEntropy
-from rnnlab.nn.embedding import ONE_HOT_MAX, add_rows_at
 
 State = Any  # h (L, N, H) for "rnn" and "gru"; the pair (h, c) for "lstm"
 CONFIG_KEYS = ("vocab_size", "cell", "embed_size", "hidden_size", "num_layers", "dropout",
                "tie_weights", "init_range", "dtype", "nonlinearity",
                "forget_bias", "peephole")  # what config() writes; older runs lack the last
 # three (their defaults then: tanh, None, False)
-
-
-def fuses_embedding(vocab_size: int, embed_size: int) -> bool:
-    """Whether the embedding fuses into layer 0 (the module doc's table): V <= 2E, V <= 256."""
-    return vocab_size <= min(2 * embed_size, ONE_HOT_MAX)
 
 
 class LanguageModel(Module):
@@ -172,7 +167,7 @@ class LanguageModel(Module):
         else:
             if self.training:
                 raise ValueError("table skips the embedding dropout: call model.eval() first")
-            y, state = self.rnn.forward_rows(table, ids, state)
+            y, state = forward_looked_up(self.rnn, self.embedding, ids, state, table=table)
             self._looked_up = self.rnn.looked_up_ids()
         return self.decoder.forward(self.output_dropout.forward(y[-1])), state
 
@@ -196,7 +191,7 @@ class LanguageModel(Module):
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
         if self.looks_up_inputs():
-            out = self.rnn.forward_rows(self.input_table(), ids, state)  # ids: checked, uploaded
+            out = forward_looked_up(self.rnn, self.embedding, ids, state)  # ids: checked, uploaded
             self._looked_up = self.rnn.looked_up_ids()
             return out
         self._looked_up = None
@@ -218,12 +213,8 @@ class LanguageModel(Module):
             dx, dstate0 = self.rnn.backward(dy, dstate, keep_state_grads=keep)  # (T, N, E)
             self.embedding.backward(self.embed_dropout.backward(dx))
             return dstate0
-        drows, dstate0 = self.rnn.backward_rows(dy, dstate, keep_state_grads=keep)
-        dtable = self.xp.zeros((self.vocab_size, drows.shape[-1]), self.dtype)
-        add_rows_at(dtable, ids, drows)
-        W_emb = self.embedding.weight
-        W_emb.grad += self.rnn.input_table_backward(W_emb.value, dtable)  # (V, E)
-        return dstate0
+        return backward_looked_up(self.rnn, self.embedding, dy, dstate, ids,
+                                  keep_state_grads=keep)
 
     # --------------------------------------------------------------- training
     def loss(self, ids: Array, targets: Array, state: State = None) -> tuple[float, State]:

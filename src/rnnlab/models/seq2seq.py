@@ -13,6 +13,10 @@ size, L the layers, V the target vocabulary::
     logits = z W_out^T + b_out                 (T, N, V)
     loss   = mean over real target steps of -log softmax(logits)[tgt_out]
 
+With a small vocabulary (V <= 2E and V <= 256) and no peek, the decoder's embedding and
+its layer 0's input projection are one (V, gates*H) table whose rows are looked up
+(``_looked_up.py``; the encoder's likewise when one-way): the same numbers, fewer products.
+
 Teacher forcing: tgt_in = [BOS, y_1, ..., y_{m-1}] and tgt_out = [y_1, ..., y_m] with
 y_m = EOS; steps past tgt_lengths[n] are masked out of the loss.
 
@@ -44,6 +48,7 @@ from rnnlab.models._decoding import (
     take_rows,
     target_mask,
 )
+from rnnlab.models._looked_up import backward_looked_up, forward_looked_up, fuses_embedding
 from rnnlab.models._source_encoder import Encoder
 from rnnlab.nn import Embedding, Linear, Module, SoftmaxCrossEntropy
 from rnnlab.nn.attention import Attention
@@ -143,15 +148,21 @@ class Seq2Seq(Module):
                              f"batch), got shape {getattr(ids, 'shape', type(ids).__name__)}")
 
     def _decode(self, ids: Array, state: State, keys: Array, lengths: Array,
-                summary: Array | None) -> tuple[Array, State, Array | None]:
-        """Logits (T, B, V), the decoder's final state and the attention weights (T, B, S)."""
-        T = ids.shape[0]
-        x = self.embedding.forward(ids)  # (T, B, E)
+                summary: Array | None, table: Array | None = None
+                ) -> tuple[Array, State, Array | None]:
+        """Logits (T, B, V), the decoder's final state and the attention weights (T, B, S).
+
+        table: the decoder's input table (``looks_up_inputs``), made here if None."""
         xp = self.xp
-        peek = None if summary is None else xp.broadcast_to(summary, (T, *summary.shape))
-        if peek is not None:
-            x = xp.concatenate([x, peek], axis=-1)  # (T, B, E + H)
-        y, state = self.decoder.forward(x, state)  # (T, B, H)
+        if self.looks_up_inputs():  # the embedding fused into layer 0 (_looked_up.py)
+            y, state = forward_looked_up(self.decoder, self.embedding, ids, state, table=table)
+            peek = None
+        else:
+            x = self.embedding.forward(ids)  # (T, B, E)
+            peek = None if summary is None else xp.broadcast_to(summary, (len(ids), *summary.shape))
+            if peek is not None:
+                x = xp.concatenate([x, peek], axis=-1)  # (T, B, E + H)
+            y, state = self.decoder.forward(x, state)  # (T, B, H)
         parts, weights = [y], None
         if self.attention is not None:
             context, weights = self.attention.forward(y, keys, lengths)  # (T, B, H)
@@ -160,6 +171,12 @@ class Seq2Seq(Module):
             parts.append(peek)
         z = xp.concatenate(parts, axis=-1) if len(parts) > 1 else y  # (T, B, H_out)
         return self.output.forward(z), state, weights
+
+    def looks_up_inputs(self) -> bool:
+        """Whether the decoder's layer 0 looks its input projection up (a small target
+        vocabulary, not peeky: the peek joins the input)."""
+        return not self.peeky and fuses_embedding(self.embedding.num_embeddings,
+                                                  self.embedding.embedding_dim)
 
     # ---------------------------------------------------------------- backward
     def backward(self, dlogits: Array) -> None:
@@ -172,6 +189,10 @@ class Seq2Seq(Module):
         if self.attention is not None:
             dq, dkeys = self.attention.backward(dz[..., H:2 * H])  # (T, N, H), (S, N, H)
             dy, off = dy + dq, 2 * H
+        if self.looks_up_inputs():
+            dstate0 = backward_looked_up(self.decoder, self.embedding, dy)
+            self.encoder.backward(dkeys, dstate0)
+            return
         dx, dstate0 = self.decoder.backward(dy, None)  # (T, N, E [+ H])
         E = self.embedding.embedding_dim
         self.embedding.backward(self.xp.ascontiguousarray(dx[..., :E]))
@@ -195,11 +216,13 @@ class Seq2Seq(Module):
     # --------------------------------------------------------------- decoding
     def _step_fn(self, enc: dict[str, Any]) -> Any:
         keys, lengths, summary = enc["keys"], enc["lengths"], enc["summary"]
+        table = (self.decoder.input_table(self.embedding.weight.value)  # made once
+                 if self.looks_up_inputs() else None)
 
         def step(prev: Array, state: State, rows: Array) -> tuple[Array, State, Array | None]:
             on = to_device(rows, self.device)  # host rows; log-probs and weights to the host
             logits, state, w = self._decode(prev[None], state, keys[:, on], lengths[rows],
-                                            None if summary is None else summary[on])
+                                            None if summary is None else summary[on], table)
             return to_host(log_softmax(logits[0])), state, None if w is None else to_host(w[0])
         return step
 

@@ -14,8 +14,8 @@ returns dx)::
     dW_ih += dtable^T E,  dE = dtable W_ih          input_table_backward
 
 That replaces three (T*N, D) @ (D, gates*H) products (forward, dW_ih, dx) with (V, D) ones,
-plus the per-token sum; LanguageModel (training, evaluation, generation) uses it when
-V <= 2D and V <= 256 (``fuses_embedding``), e.g. for characters.
+plus the per-token sum; the models use it when V <= 2D and V <= 256
+(``rnnlab.models._looked_up``): LanguageModel for characters, Seq2Seq for small vocabularies.
 """
 
 from __future__ import annotations
@@ -82,11 +82,12 @@ class InputTable:
         W_ih.grad += dtable.T @ E
         return dtable @ W_ih.value  # (V, D)
 
-    def forward_rows(self, table: Array, ids: Array, state: Any = None) -> tuple[Any, Any]:
+    def forward_rows(self, table: Array, ids: Array, state: Any = None,
+                     lengths: Any = None) -> tuple[Any, Any]:
         """``forward`` with layer 0's input projection looked up: row ``table[ids[t, n]]``.
 
-        table: (V, gates*H) from :meth:`input_table`; ids: (T, N) ints in [0, V). Its
-        backward is :meth:`backward_rows`.
+        table: (V, gates*H) from :meth:`input_table`; ids: (T, N) ints in [0, V); lengths:
+        as for ``forward`` (padded sequences). Its backward is :meth:`backward_rows`.
 
         Examples::
 
@@ -115,7 +116,7 @@ class InputTable:
             raise ValueError(f"ids must be a (T, N) integer array, got shape "
                              f"{getattr(ids, 'shape', type(ids).__name__)}")
         check_ids(ids, table.shape[0], "the table's rows")  # NumPy ids: on the host
-        return self._forward(None, (table, to_device(ids, self.device)), state, None, False)
+        return self._forward(None, (table, to_device(ids, self.device)), state, lengths, False)
 
     def backward_rows(self, dy: Array, dstate: Any = None, *, truncate: int | None = None,
                       keep_state_grads: bool = False) -> RowsGrad:
