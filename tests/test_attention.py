@@ -97,6 +97,15 @@ def test_the_batched_products_are_the_einsums_and_matmuls(dtype):
     assert by_rows(u, v).shape == (T, N, S) and by_rows(q, W).dtype == dtype
 
 
+def test_the_additive_scores_tensor_is_stored_in_c_order():
+    """u (T, N, S, A) is reshaped to rows three times: stored in C order it is never copied
+    (a plain broadcast sum would follow the keys' transposed layout)."""
+    layer, q, k = make("additive")
+    layer.forward(q, k, LENGTHS)
+    u = layer._cache["u"]
+    assert u.shape == (T, N, S, A) and u.flags.c_contiguous
+
+
 @SCORES
 def test_padding_gets_exactly_zero_weight(score):
     layer, q, k = make(score)

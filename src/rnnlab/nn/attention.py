@@ -171,7 +171,11 @@ class Attention(Module):
         else:
             Wq_q = by_rows(q, self.weight_query.value.T)  # (T, N, A)
             Wk_k = by_rows(k, self.weight_key.value.T)  # (S, N, A)
-            u = Wq_q[:, :, None, :] + Wk_k.transpose(1, 0, 2)[None]  # (T, N, S, A)
+            # (T, N, S, A), C-ordered: a plain sum follows Wk_k's transposed layout, and
+            # every reshape of u below would copy it (forward and backward at T = S = 9,
+            # N = 64, A = 256: 10.8 -> 6.0 ms at 2 threads)
+            u = xp.add(Wq_q[:, :, None, :], Wk_k.transpose(1, 0, 2)[None],
+                       out=xp.empty((*Wq_q.shape[:2], k.shape[0], self.attn_size), q.dtype))
             xp.tanh(u, out=u)  # in place, as dz below: no second (T, N, S, A) temporary
             s = by_rows(u, self.v.value)  # (T, N, S) = u @ v
             cache["u"] = u
