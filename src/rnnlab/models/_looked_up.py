@@ -41,11 +41,11 @@ def forward_looked_up(rnn: Recurrent, embedding: Embedding, ids: Array, state: A
 
 def backward_looked_up(rnn: Recurrent, embedding: Embedding, dy: Any, dstate: Any = None,
                        ids: Array | None = None, **kw: Any) -> Any:
-    """The backward of ``forward_looked_up`` (``kw``: ``backward_rows``' options): adds the
+    """The backward of ``forward_looked_up`` (``kw``: ``truncate``, ``keep``): adds the
     layer's and the embedding's gradients; returns the initial state's gradient. ``ids``:
     the looked-up ids, as uploaded (default: the last ``forward_rows``' own)."""
     ids = rnn.looked_up_ids() if ids is None else ids
-    drows, dstate0 = rnn.backward_rows(dy, dstate, **kw)  # drows: (T, N, gates*H)
+    drows, dstate0 = rnn._backward_rows(dy, dstate, **kw)  # (T, N, gates*H), read at once
     dtable = rnn.xp.zeros((embedding.num_embeddings, drows.shape[-1]), drows.dtype)
     add_rows_at(dtable, ids, drows)  # per token: the sum of its rows' gradients
     W_emb = embedding.weight

@@ -213,8 +213,7 @@ class LanguageModel(Module):
             dx, dstate0 = self.rnn.backward(dy, dstate, keep_state_grads=keep)  # (T, N, E)
             self.embedding.backward(self.embed_dropout.backward(dx))
             return dstate0
-        return backward_looked_up(self.rnn, self.embedding, dy, dstate, ids,
-                                  keep_state_grads=keep)
+        return backward_looked_up(self.rnn, self.embedding, dy, dstate, ids, keep=keep)
 
     # --------------------------------------------------------------- training
     def loss(self, ids: Array, targets: Array, state: State = None) -> tuple[float, State]:

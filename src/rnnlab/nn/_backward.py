@@ -120,8 +120,8 @@ class BackwardThroughTime:
                 dstate = step_backward(k, t, dstate, dG[t], dGh_[t])
             if kept is not None:
                 self._kept_grads[k] = kept
-            if W_ih is None:  # forward_rows: the rows' gradient, (T, N, GH)
-                dx = dG.copy()
+            if W_ih is None:  # forward_rows: the rows' gradient, (T, N, GH), the buffer
+                dx = dG  # itself, read before the next backward (backward_rows copies it)
             else:
                 dx = (dG.reshape(T * N, GH) @ W_ih).reshape(T, N, -1)  # (T, N, D)
         else:
