@@ -134,6 +134,27 @@ def test_crash_between_the_renames_is_detected(tmp_path):
     assert "last.json" in message
 
 
+def test_a_reader_racing_a_save_reads_the_new_pair(tmp_path, monkeypatch):
+    """A training run saving while `rnnlab sample` reads: the reader meets the new npz beside
+    the old json (between the save's two renames); the save's second rename lands while it
+    waits, and it reads the new pair whole. (Before, it failed: tests/test_run_faults.py's
+    readers did, now and then, on CI's clean clone.)"""
+    save(tmp_path / "old", "last", some_arrays(0), {"epoch": 1})
+    save(tmp_path / "new", "last", some_arrays(1), {"epoch": 2})
+    os.replace(tmp_path / "new" / "last.npz", tmp_path / "old" / "last.npz")  # rename 1
+    waits = []
+
+    def rename_json_meanwhile(seconds):
+        waits.append(seconds)
+        os.replace(tmp_path / "new" / "last.json", tmp_path / "old" / "last.json")  # rename 2
+
+    monkeypatch.setattr(checkpoint.time, "sleep", rename_json_meanwhile)
+    arrays, meta = load(tmp_path / "old", "last")
+    assert meta == {"epoch": 2} and len(waits) == 1
+    for k, a in some_arrays(1).items():
+        np.testing.assert_array_equal(arrays[k], a)
+
+
 # ------------------------------------------------------------------ corruption
 
 

@@ -15,7 +15,11 @@ A crash between 4 and 5 leaves a new npz beside the old json: the sha256 differs
 once: the old npz, kept as a hard link before step 4, is put back.
 
 Reading (:func:`load`) uses ``np.load(allow_pickle=False)`` (a checkpoint cannot run code)
-and turns every problem into a one-line :class:`CheckpointError`.
+and turns every problem into a one-line :class:`CheckpointError`. It reads the npz once and
+takes the arrays and the sha256 from the same bytes. A reader beside a running save (``rnnlab
+sample`` while training writes) can meet the pair between steps 4 and 5, or read the json
+before a save and the npz after it: it reads the pair again, 10 ms later, until it matches or
+stops changing (then it is a crash's pair, and the error above).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as run:
@@ -29,8 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
+import time
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -146,13 +152,35 @@ def load(directory: str | os.PathLike[str], name: str) -> tuple[dict[str, np.nda
     for path in (npz, js):
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} is missing: {_ADVICE}")
-    record = _read_record(js)
-    arrays = _read_arrays(npz)
-    if _sha256(npz) != record["npz_sha256"]:
-        raise CheckpointError(
-            f"checkpoint {npz} does not match {js.name} (sha256 differs: corrupted, or an "
-            f"interrupted save, or files from different saves): {_ADVICE}")
-    return arrays, record["meta"]
+    record, data = _read_record(js), _read_bytes(npz)
+    for _ in range(_RETRIES):
+        if hashlib.sha256(data).hexdigest() == record["npz_sha256"]:
+            return _read_arrays(npz, data), record["meta"]
+        # A save running beside this reader (a training run writing while `sample` reads)
+        # puts its new npz beside the old json for a moment (steps 4-5), or replaces both
+        # between the two reads above: look again, and give up once nothing moves.
+        time.sleep(_SETTLE_S)
+        again = _read_record(js), _read_bytes(npz)
+        if again == (record, data):
+            break
+        record, data = again
+    _read_arrays(npz, data)  # a damaged archive says how (bad CRC, truncated, ...) first
+    raise CheckpointError(
+        f"checkpoint {npz} does not match {js.name} (sha256 differs: corrupted, or an "
+        f"interrupted save, or files from different saves): {_ADVICE}")
+
+
+_RETRIES = 20  # reads of a pair that a concurrent save keeps changing
+_SETTLE_S = 0.01  # steps 4 and 5 of a save are two renames, microseconds apart
+
+
+def _read_bytes(npz: Path) -> bytes:
+    """The whole npz in one read: its arrays and its sha256 come from the same bytes."""
+    try:
+        return npz.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {npz} cannot be read ({_one_line(e)}): "
+                              f"{_ADVICE}") from None
 
 
 def _read_record(js: Path) -> dict[str, Any]:
@@ -177,10 +205,11 @@ def _read_record(js: Path) -> dict[str, Any]:
     return record
 
 
-def _read_arrays(npz: Path) -> dict[str, np.ndarray]:
-    """Every array, read in full: zip's CRC-32 of each member is checked as it is read."""
+def _read_arrays(npz: Path, blob: bytes) -> dict[str, np.ndarray]:
+    """Every array of the npz's bytes, read in full: zip's CRC-32 of each member is checked
+    as it is read (``npz``: the file they came from, for the messages)."""
     try:
-        data = np.load(npz, allow_pickle=False)
+        data = np.load(io.BytesIO(blob), allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
             raise ValueError("not an npz archive")
         with data:
