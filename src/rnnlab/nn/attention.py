@@ -229,7 +229,7 @@ class Attention(Module):
         u = self._cache["u"]  # (T, N, S, A)
         self.v.grad += ds.reshape(-1) @ u.reshape(-1, self.attn_size)  # sum_tnj ds u
         # dz = ds v (1 - u^2), (T, N, S, A), in place: one array, not four temporaries
-        # of this size (5x faster at T = S = 9, N = 64, A = 256: the fresh pages cost)
+        # of this size (5x faster alone at T = S = 9, N = 64, A = 256: 3.3 ms -> 0.67 ms)
         dz = self.xp.multiply(u, u)
         self.xp.subtract(1, dz, out=dz)
         dz *= self.v.value
